@@ -1,0 +1,84 @@
+"""power_normalizer: scale each frame of a tagged stream to average power P."""
+import numpy as np
+from gnuradio import gr
+
+from . import tags as tagkeys
+from .droplog import DropLog
+from .frame_buffer import FrameAssembler, FrameWriter
+
+
+class power_normalizer(gr.basic_block):
+    """Scale every frame so that (1/N)·‖z‖² = P (the power constraint of Eq. 1).
+
+    Input ``in``: complex64 tagged stream; each frame starts with a length tag
+    (``len_tag_key``, an integer N). Output ``out``: the same frames, each
+    multiplied by √(P / ((1/N)Σ|z_i|²)); the length tag and every other tag
+    of the frame are kept at their offsets.
+
+    Bad input is logged and dropped, never raised: samples outside a frame
+    (no length tag), frames cut short by the next length tag, frames with
+    NaN/Inf samples, all-zero frames (no power to scale) and frames longer
+    than ``max_frame_len``. ``dropped_frames()`` and ``dropped_samples()``
+    count them.
+
+    Args:
+        power: target average power P per complex sample (> 0).
+        len_tag_key: name of the length tag that marks frame starts.
+        max_frame_len: longest frame accepted (bounds memory), >= 1.
+    """
+
+    def __init__(self, power=1.0, len_tag_key=tagkeys.DEFAULT_LEN_TAG_KEY, max_frame_len=1 << 20):
+        gr.basic_block.__init__(self, name="power_normalizer",
+                                in_sig=[np.complex64], out_sig=[np.complex64])
+        if not len_tag_key:
+            raise ValueError("len_tag_key must be a non-empty tag name, e.g. 'packet_len'")
+        if int(max_frame_len) < 1:
+            raise ValueError(f"max_frame_len must be at least 1 sample; got {max_frame_len}")
+        self.set_power(power)
+        self.set_tag_propagation_policy(gr.TPP_DONT)
+        self._frames = FrameAssembler(len_tag_key, int(max_frame_len))
+        self._writer = FrameWriter(len_tag_key)
+        self._log = DropLog(self.logger)
+        self._bad_frames = 0
+
+    def set_power(self, power):
+        """Change P at run time (applies from the next finished frame)."""
+        power = float(power)
+        if not np.isfinite(power) or power <= 0:
+            raise ValueError(f"power must be a finite number > 0; got {power}")
+        self._power = power
+
+    def power(self):
+        return self._power
+
+    def dropped_frames(self):
+        return self._frames.dropped_frames + self._bad_frames
+
+    def dropped_samples(self):
+        return self._frames.dropped_samples
+
+    def forecast(self, noutput_items, ninputs):
+        # Queued output must be flushed even when no more input will come.
+        return [0 if self._writer.pending else 1] * ninputs
+
+    def general_work(self, input_items, output_items):
+        inp = input_items[0]
+        n = len(inp)
+        if n:
+            start = self.nitems_read(0)
+            for frame in self._frames.push(inp, self.get_tags_in_window(0, 0, n), start):
+                self._scale_or_drop(frame)
+            self.consume(0, n)
+            self._log.drain(self._frames.problems)
+        return self._writer.write(self, 0, output_items[0])
+
+    def _scale_or_drop(self, frame):
+        z = frame.samples
+        mean_power = float(np.vdot(z, z).real) / len(z)
+        if not np.isfinite(mean_power) or mean_power <= 0.0:
+            self._bad_frames += 1
+            what = "NaN/Inf samples" if not np.isfinite(mean_power) else "zero power"
+            self._log.warn(f"dropped a frame of {len(z)} samples: {what}")
+            return
+        frame.samples = (z * np.float32(np.sqrt(self._power / mean_power))).astype(np.complex64)
+        self._writer.append(frame)
