@@ -63,7 +63,10 @@ class block_fading_channel(gr.sync_block):
         self._k = float(k_factor)
         self._p = float(signal_power)
         self._len_key = pmt.intern(len_tag_key)
-        self._rng = np.random.default_rng(None if seed == -1 else int(seed))
+        # Separate streams for fades and noise: the output then does not
+        # depend on how the scheduler cuts the stream into work() calls.
+        seeds = np.random.SeedSequence(None if seed == -1 else int(seed)).spawn(2)
+        self._fade_rng, self._noise_rng = (np.random.default_rng(s) for s in seeds)
         self._lock = threading.Lock()
         self._snr_db = None
         self._pending_snr = None
@@ -106,7 +109,7 @@ class block_fading_channel(gr.sync_block):
         return np.unique(np.asarray(offsets, dtype=np.int64))
 
     def _draw(self, count):
-        return np.asarray(cm.draw_fading(self._rng.standard_normal, count, self._type, self._k),
+        return np.asarray(cm.draw_fading(self._fade_rng.standard_normal, count, self._type, self._k),
                           dtype=np.complex64)
 
     def work(self, input_items, output_items):
@@ -145,7 +148,7 @@ class block_fading_channel(gr.sync_block):
                 x = np.where(bad, np.complex64(0), x)
 
         # n float32 pairs viewed as complex: CN(0, 2) per sample, hence σ²/2.
-        noise = self._rng.standard_normal(2 * n, dtype=np.float32).view(np.complex64)
+        noise = self._noise_rng.standard_normal(2 * n, dtype=np.float32).view(np.complex64)
         out[:] = cm.apply_channel(x, h, np.float32(noise_var / 2), noise)
 
         tag_at = set(int(s) for s in starts)

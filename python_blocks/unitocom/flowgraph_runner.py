@@ -6,6 +6,7 @@ committed flowgraphs rather than hand-built copies.
 import importlib.util
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -45,7 +46,11 @@ def compile_flowgraph(grc_file, out_dir):
     blocks = grc_blocks_path()
     if blocks is not None:
         env["GRC_BLOCKS_PATH"] = os.pathsep.join(filter(None, [str(blocks), env.get("GRC_BLOCKS_PATH")]))
-    proc = subprocess.run(["grcc", "-o", str(out_dir), str(grc_file)], env=env,
+    grcc = shutil.which("grcc")
+    if grcc is None:
+        raise RuntimeError("grcc not found: install GNU Radio 3.10 (./unitocom bootstrap does)")
+    # Run grcc under this interpreter so it sees the same gnuradio.unitocom.
+    proc = subprocess.run([sys.executable, grcc, "-o", str(out_dir), str(grc_file)], env=env,
                           capture_output=True, text=True)
     generated = sorted(out_dir.glob("*.py"), key=lambda p: p.stat().st_mtime)
     if proc.returncode != 0 or not generated:

@@ -45,6 +45,10 @@ class FrameAssembler:
         self._want = 0              # length of the frame being collected
         self._skip = 0              # samples of an over-long frame still to skip
 
+    def partial_samples(self):
+        """Samples held of a frame that has not finished yet."""
+        return self._have
+
     def _drop_partial(self, why):
         if self._want:
             self.dropped_frames += 1

@@ -72,6 +72,12 @@ class power_normalizer(gr.basic_block):
             self._log.drain(self._frames.problems)
         return self._writer.write(self, 0, output_items[0])
 
+    def stop(self):
+        partial = self._frames.partial_samples()
+        if partial:
+            self._log.warn(f"stream ended inside a frame: dropped its {partial} samples")
+        return True
+
     def _scale_or_drop(self, frame):
         z = frame.samples
         mean_power = float(np.vdot(z, z).real) / len(z)
