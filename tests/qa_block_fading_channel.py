@@ -37,6 +37,9 @@ class qa_block_fading_channel(gr_unittest.TestCase):
             self.assertLess(abs(np.mean(np.abs(y) ** 2) / nominal - 1), 0.02)
             # circular: equal power in I and Q, no correlation
             self.assertLess(abs(np.var(y.real) / np.var(y.imag) - 1), 0.02)
+            self.assertLess(abs(np.mean(y.real * y.imag)) / nominal, 0.01)
+            # complex Gaussian: |n|²/σ² ~ Exp(1), so P(|n|² > 2σ²) = e^-2
+            self.assertLess(abs(np.mean(np.abs(y) ** 2 > 2 * nominal) - np.exp(-2)), 0.003)
             self.assertAlmostEqual(tag_values(tags, "noise_var")[0][1], nominal)
             self.assertEqual(tag_values(tags, "snr_db"), [(0, snr_db)])
 
