@@ -35,8 +35,8 @@ def test_sim_flowgraph_runs_headless(grc, tmp_path):
         m = re.search(r"^ber: BER (\S+) \((\d+) errors / (\d+) bits\)$", proc.stdout, re.M)
         assert m, proc.stdout
         ber, errors, bits = float(m[1]), int(m[2]), int(m[3])
-        # 20000 symbols in 1024-symbol frames: 19 whole frames reach the meter,
-        # the unfinished 20th is dropped at the end of the stream (and logged).
-        assert bits == 4 * 19 * 1024
+        # 20000 symbols in 4096-symbol frames: 4 whole frames reach the meter,
+        # the unfinished 5th is dropped at the end of the stream (and logged).
+        assert bits == 4 * 4 * 4096
         assert "stream ended inside a frame" in proc.stdout + proc.stderr
         assert 0 < errors and ber < 0.1

@@ -12,7 +12,7 @@ import pytest
 
 from gnuradio.unitocom.link_sim import ber_point
 
-POINTS = [  # channel, Eb/N0 dB, symbols, coherence (0 = per 1024-symbol frame)
+POINTS = [  # channel, Eb/N0 dB, symbols, coherence (0 = per 4096-symbol frame)
     ("awgn", 4.0, 100_000, 0),
     ("awgn", 8.0, 100_000, 0),
     ("awgn", 10.0, 300_000, 0),
@@ -43,3 +43,16 @@ def test_mmse_equalizer_link_runs():
     # a one-tap channel (MMSE is a scaled ZF), which makes a sharp check.
     p = ber_point("rayleigh", 10.0, 160_000, coherence_len=16, seed=3, eq_method="mmse")
     assert abs(p.ratio - 1) < 0.10, p
+
+
+def test_long_frames_do_not_deadlock_the_flowgraph():
+    # The reference bits must wait while a whole frame crosses the power
+    # normalizer; the flowgraph buffers enough of them (ref_bits minoutbuf).
+    import threading
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(p=ber_point("awgn", 10.0, 131072, frame_len=65536)),
+                              daemon=True)
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "flowgraph with 65536-symbol frames did not finish (deadlock?)"
+    assert result["p"].bits == 4 * 131072

@@ -10,6 +10,8 @@ rate next to the closed form. ``--quick`` uses fewer symbols.
 import argparse
 import time
 
+from gnuradio import gr
+
 from .link_sim import ber_point
 
 # (channel, Eb/N0 dB, symbols, coherence length): >= 200 errors, and for
@@ -23,6 +25,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="a tenth of the symbols (noisier)")
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
+    gr.logging().set_default_level(gr.log_levels.warn)     # keep the table readable
     print(f"{'channel':9} {'Eb/N0':>6} {'errors':>8} {'bits':>9} {'fades':>6} "
           f"{'BER sim':>10} {'BER theory':>10} {'sim/theory':>10}")
     t0 = time.time()

@@ -41,9 +41,16 @@ class BerPoint:
         return self.ber / self.theory
 
 
-def ber_point(channel_type, ebn0_db, n_symbols, coherence_len=0, frame_len=1024, seed=1,
+def ber_point(channel_type, ebn0_db, n_symbols, coherence_len=0, frame_len=4096, seed=1,
               eq_method="zf"):
-    """Run the flowgraph once at Eb/N0 = ``ebn0_db``; return a ``BerPoint``."""
+    """Run the flowgraph once at Eb/N0 = ``ebn0_db``; return a ``BerPoint``.
+
+    ``n_symbols`` is rounded up to whole frames of ``frame_len``. The power
+    normalizer scales each frame by its own measured power, a gain error the
+    receiver does not know: about 0.5/√frame_len rms (0.8% at 4096 symbols),
+    which lifts the AWGN BER by ~1% at 10 dB (measured: +1.6% at 1024,
+    +0.3% at 16384)."""
+    n_symbols = -(-int(n_symbols) // frame_len) * frame_len
     tb = flowgraph_class()(snr_db=ber_theory.ebn0_to_snr_db(ebn0_db), channel_type=channel_type,
                            coherence_len=coherence_len, frame_len=frame_len, n_symbols=n_symbols,
                            eq_method=eq_method, seed=seed)
