@@ -28,3 +28,5 @@ def test_unknown_command_fails_with_a_message():
     out = run("fly")
     assert out.returncode != 0 and "unknown command 'fly'" in out.stderr
     assert "demo" in run("help").stdout
+    usage = run("run")
+    assert usage.returncode == 2 and "usage: ./unitocom run FLOWGRAPH.grc" in usage.stderr

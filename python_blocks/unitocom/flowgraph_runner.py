@@ -1,7 +1,11 @@
 """Find, compile (grcc) and load the project's .grc flowgraphs from Python.
 
 Used by the demo, the tests and the scripts, so they run exactly the
-committed flowgraphs rather than hand-built copies.
+committed flowgraphs rather than hand-built copies. From the shell:
+
+    ./unitocom run flowgraphs/sim/fading_link_ber.grc --snr-db 16 --channel-type awgn
+
+compiles the flowgraph into build/flowgraphs/ and runs it with those options.
 """
 import importlib.util
 import os
@@ -72,3 +76,21 @@ def load_flowgraph_class(py_file):
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
     return getattr(module, py_file.stem)
+
+
+def main(argv=None):
+    """``run FILE.grc [flowgraph options]``: compile with grcc, then run it."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or not argv[0].endswith(".grc"):
+        print("usage: ./unitocom run FLOWGRAPH.grc [options of the flowgraph, see --help]", file=sys.stderr)
+        return 2
+    grc, options = pathlib.Path(argv[0]), argv[1:]
+    if not grc.is_file():
+        grc = flowgraph_path(argv[0])
+    out_dir = pathlib.Path(os.environ.get("UNITOCOM_ROOT", ".")) / "build" / "flowgraphs"
+    py = compile_flowgraph(grc, out_dir)
+    return subprocess.call([sys.executable, str(py), *options])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
