@@ -69,7 +69,8 @@ class block_fading_channel(gr.sync_block):
         # depend on how the scheduler cuts the stream into work() calls.
         seeds = np.random.SeedSequence(None if seed == -1 else int(seed)).spawn(2)
         self._fade_rng, self._noise_rng = (np.random.default_rng(s) for s in seeds)
-        self._noise, self._noise_pos = np.empty(0, np.complex64), 0
+        self._fades = _Reservoir(self._fade_batch, 1 << 12)
+        self._noise = _Reservoir(self._noise_batch, 1 << 17)
         self._lock = threading.Lock()
         self._snr_db = None
         self._pending_snr = None
@@ -111,38 +112,21 @@ class block_fading_channel(gr.sync_block):
         offsets = [t.offset - start for t in self.get_tags_in_window(0, 0, n, self._len_key)]
         return np.unique(np.asarray(offsets, dtype=np.int64))
 
-    def _draw(self, count):
-        if count == 0:
-            return np.empty(0, np.complex64)
-        return np.asarray(cm.draw_fading(self._fade_rng.standard_normal, count, self._type, self._k),
-                          dtype=np.complex64)
+    def _fade_batch(self, m):
+        return cm.draw_fading(self._fade_rng.standard_normal, m, self._type, self._k).astype(np.complex64)
 
-    _NOISE_BATCH = 1 << 17
-
-    def _unit_noise(self, n):
-        """The next n samples of CN(0, 1) noise (complex64, a fresh array).
-
-        Polar Box–Muller, √(−ln u₁)·e^{j2πu₂}: exactly CN(0, 1) (|n̄|² ~ Exp(1),
-        uniform phase) and here twice as fast as two float32 ziggurat normals.
-        Drawn in batches from the noise stream and handed out in order, so
-        the output does not depend on how work() calls are cut."""
-        parts, need = [], n
-        while need:
-            if self._noise_pos == len(self._noise):
-                m = max(self._NOISE_BATCH, need)
-                u = self._noise_rng.random(2 * m, dtype=np.float32)
-                radius = np.sqrt(-np.log1p(-u[:m]))
-                phase = u[m:]
-                phase *= np.float32(2 * np.pi)
-                self._noise = np.empty(m, np.complex64)
-                np.multiply(radius, np.cos(phase), out=self._noise.real)
-                np.multiply(radius, np.sin(phase), out=self._noise.imag)
-                self._noise_pos = 0
-            k = min(need, len(self._noise) - self._noise_pos)
-            parts.append(self._noise[self._noise_pos:self._noise_pos + k])
-            self._noise_pos += k
-            need -= k
-        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+    def _noise_batch(self, m):
+        """m samples of CN(0, 1) noise by polar Box–Muller, √(−ln u₁)·e^{j2πu₂}:
+        exactly CN(0, 1) (|n̄|² ~ Exp(1), uniform phase), and here twice as
+        fast as two float32 ziggurat normals."""
+        u = self._noise_rng.random(2 * m, dtype=np.float32)
+        radius = np.sqrt(-np.log1p(-u[:m]))
+        phase = u[m:]
+        phase *= np.float32(2 * np.pi)
+        noise = np.empty(m, np.complex64)
+        np.multiply(radius, np.cos(phase), out=noise.real)
+        np.multiply(radius, np.sin(phase), out=noise.imag)
+        return noise
 
     def work(self, input_items, output_items):
         x, out = input_items[0], output_items[0]
@@ -160,17 +144,12 @@ class block_fading_channel(gr.sync_block):
                 self._warned_untagged = True
                 self.logger.warn(f"no '{pmt.symbol_to_string(self._len_key)}' tag at the stream start: "
                                  "the samples before the first frame share one fade")
-            starts = np.concatenate([[0], starts]).astype(np.int64)
-        new_h = self._draw(len(starts))
-        if len(starts) and starts[0] == 0:
+            starts = np.insert(starts, 0, 0)
+        new_h = self._fades.take(len(starts))
+        if len(starts) and starts[0] == 0:          # segments of constant h in this buffer
             seg_h, seg_start = new_h, starts
         else:
-            seg_h = np.concatenate([[self._h], new_h]).astype(np.complex64)
-            seg_start = np.concatenate([[0], starts]).astype(np.int64)
-        if len(seg_h) == 1:
-            h = seg_h[0]
-        else:
-            h = np.repeat(seg_h, np.diff(np.append(seg_start, n)))
+            seg_h, seg_start = np.insert(new_h, 0, self._h), np.insert(starts, 0, 0)
         self._h = seg_h[-1]
 
         flat = x.view(np.float32)
@@ -181,12 +160,17 @@ class block_fading_channel(gr.sync_block):
                 x = np.where(bad, np.complex64(0), x)
 
         # ẑ = h·z + √σ²·n̄ (channel_math.apply_channel), in place on numpy buffers.
-        noise = self._unit_noise(n)
+        noise = self._noise.take(n)
         noise *= np.float32(np.sqrt(noise_var))
         if self._scatter == 0.0 and self._los == 1.0:      # AWGN: h = 1
             np.add(x, noise, out=out)
         else:
-            np.multiply(x, h, out=out)
+            bounds = np.append(seg_start, n).tolist()
+            if len(seg_h) <= 32:
+                for a, b, h in zip(bounds[:-1], bounds[1:], seg_h.tolist()):
+                    np.multiply(x[a:b], np.complex64(h), out=out[a:b])
+            else:
+                np.multiply(x, np.repeat(seg_h, np.diff(bounds)), out=out)
             out += noise
 
         tag_at = starts if not snr_changed or (len(starts) and starts[0] == 0) else np.insert(starts, 0, 0)
@@ -197,3 +181,27 @@ class block_fading_channel(gr.sync_block):
             self.add_item_tag(0, start + rel, self._key_snr, snr)
             self.add_item_tag(0, start + rel, self._key_nv, nv)
         return n
+
+
+class _Reservoir:
+    """Hands out a generator's draws in order, generated in large batches.
+
+    ``take(n)`` returns the next n values as a fresh array; the sequence is the
+    same however it is cut, and numpy's per-call cost is paid once a batch."""
+
+    def __init__(self, generate, batch):
+        self._generate = generate
+        self._batch = batch
+        self._buf = generate(0)
+        self._pos = 0
+
+    def take(self, n):
+        parts = []
+        while n:
+            if self._pos == len(self._buf):
+                self._buf, self._pos = self._generate(max(self._batch, n)), 0
+            k = min(n, len(self._buf) - self._pos)
+            parts.append(self._buf[self._pos:self._pos + k])
+            self._pos += k
+            n -= k
+        return parts[0].copy() if len(parts) == 1 else np.concatenate(parts) if parts else self._buf[:0].copy()

@@ -36,6 +36,9 @@ class power_normalizer(gr.basic_block):
             raise ValueError(f"max_frame_len must be at least 1 sample; got {max_frame_len}")
         self.set_power(power)
         self.set_tag_propagation_policy(gr.TPP_DONT)
+        # Long work() calls for the channel block after it: GNU Radio's Python
+        # gateway costs a roughly fixed time per call (see the benchmark).
+        self.set_min_output_buffer(1 << 16)
         self._frames = FrameAssembler(len_tag_key, int(max_frame_len))
         self._writer = FrameWriter(len_tag_key)
         self._log = DropLog(self.logger)
