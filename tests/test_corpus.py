@@ -254,3 +254,22 @@ def test_noise_at_a_set_snr():
     noisy = speech.add_noise(clean, 10.0, rng)
     snr = 10 * np.log10(np.mean(clean.astype(float) ** 2) / np.mean((noisy.astype(float) - clean) ** 2))
     assert abs(snr - 10.0) < 0.3
+
+
+def test_numpy_loader_and_torch_datasets(built):
+    torch = pytest.importorskip("torch")
+    from onnx_export import datasets
+    images = datasets.ImageDataset(built, "val")
+    x = images[0]
+    assert x.shape == (3, 64, 64) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    img, q, a = datasets.VQADataset(built, "val")[0]
+    assert q[0] == vocab.BOS and q[-1] == vocab.EOS and vocab.TOKENS[a] in vocab.ANSWERS
+    ids, cap_img = datasets.CaptionDataset(built, "val")[1]
+    assert cap_img.shape == (3, 64, 64) and vocab.decode(ids.tolist()).startswith("a ")
+    if speech.espeak_available():
+        wave, ids = datasets.SpeechDataset(built, "test")[0]
+        assert wave.dtype == torch.float32 and wave.abs().max() <= 1 and len(ids) > 3
+    split = CorpusSplit(built, "val")
+    assert len(split) == SIZES["val"] and split.objects(0)[0].shape in vocab.SHAPES
+    with pytest.raises(FileNotFoundError):
+        CorpusSplit(built, "nosuchsplit")
