@@ -273,3 +273,20 @@ def test_numpy_loader_and_torch_datasets(built):
     assert len(split) == SIZES["val"] and split.objects(0)[0].shape in vocab.SHAPES
     with pytest.raises(FileNotFoundError):
         CorpusSplit(built, "nosuchsplit")
+
+
+def test_cli_builds_and_reports(tmp_path):
+    import subprocess
+    import sys
+    speech_n = "2" if speech.espeak_available() else "0"
+    out = subprocess.run([sys.executable, "-m", "gnuradio.unitocom.data.corpus", "build", "--out", str(tmp_path),
+                          "--train", "8", "--val", "2", "--test", "4", "--train-speech", speech_n,
+                          "--val-speech", "0", "--test-speech", speech_n, "--workers", "1"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "train: 8 scenes (64x64), 24 questions" in out.stdout
+    assert "question-only baseline" in out.stdout and "generated in" in out.stdout
+    assert "train [" in out.stderr                                  # the progress bar
+    again = subprocess.run([sys.executable, "-m", "gnuradio.unitocom.data.corpus", "report", "--out", str(tmp_path)],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "answer distribution per template" in again.stdout

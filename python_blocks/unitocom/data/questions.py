@@ -13,11 +13,12 @@ A <filter> is a random subset of (size, color, material) plus a shape or
 "things"; a <unique description> is such a filter that matches exactly one
 object. Answers are computed from the scene graph (``answer``).
 
-Balance: for scene i, a template and a *target answer* are drawn uniformly;
-random instantiations are tried until one has that answer (a bounded number
-of tries, else the last valid one). So per template the answers are close
-to uniform and a question-only guess is weak, while each question stays a
-pure function of its scene and seed.
+Balance: a template and a *target answer* are drawn uniformly and random
+instantiations are tried until one has that answer; if the scene cannot
+give it, another (template, target) pair is drawn (a bounded number of
+rounds, else the last valid question is kept). So per template the answers
+are close to uniform and a question-only guess is weak, while each question
+stays a pure function of its scene and seed.
 """
 import numpy as np
 
@@ -35,7 +36,7 @@ TRIES = 40
 
 
 def matches(obj, filt):
-    return all(obj.attrs()[k] == v for k, v in filt.items())
+    return all(getattr(obj, k) == v for k, v in filt.items())
 
 
 def describe(filt, plural=False):
@@ -64,8 +65,9 @@ def _unique_filter(rng, objs, i, exclude=()):
     return full if sum(matches(o, full) for o in objs) == 1 else None
 
 
-def _instantiate(rng, template, objs):
-    """One random question of ``template`` as (text, program) or None."""
+def _instantiate(rng, template, objs, want=None):
+    """One random question of ``template`` as (text, program) or None.
+    ``want`` (the target answer) only steers which objects are tried."""
     n = len(objs)
     if template in ("exist", "count"):
         # half the time describe a present object, so counts > 0 are reachable
@@ -75,7 +77,8 @@ def _instantiate(rng, template, objs):
         return text, {"template": template, "filter": filt}
     if template.startswith("query_"):
         attr = template[len("query_"):]
-        i = int(rng.integers(n))
+        having = [k for k in range(n) if getattr(objs[k], attr) == want]
+        i = having[int(rng.integers(len(having)))] if having else int(rng.integers(n))
         filt = _unique_filter(rng, objs, i, exclude=(attr,))
         if filt is None:
             return None
@@ -83,6 +86,9 @@ def _instantiate(rng, template, objs):
     if template.startswith("compare_"):
         attr = template[len("compare_"):]
         i, j = rng.choice(n, 2, replace=False)
+        same = [k for k in range(n) if k != i and getattr(objs[k], attr) == getattr(objs[i], attr)]
+        if same and want == "yes":          # "yes" needs a matching pair, rare for colors
+            j = same[int(rng.integers(len(same)))]
         fa, fb = _unique_filter(rng, objs, i, (attr,)), _unique_filter(rng, objs, j, (attr,))
         if fa is None or fb is None:
             return None
@@ -128,20 +134,25 @@ def answer(program, objs):
     return str(sum(relation_holds(o, a, program["relation"]) for o in objs if o is not a))
 
 
-def generate(rng, objs):
-    """One balanced question: dict(text, answer, template, program, balanced)."""
-    template = str(rng.choice(TEMPLATES))
-    target = str(rng.choice(ANSWER_SETS[template]))
+def generate(rng, objs, rounds=6):
+    """One balanced question: dict(text, answer, template, program, balanced).
+
+    Up to ``rounds`` (template, target answer) draws, each with ``TRIES``
+    instantiations; the first question that hits its target is returned.
+    Only if none does, the last valid one is (``balanced`` False)."""
     last = None
-    for _ in range(TRIES):
-        q = _instantiate(rng, template, objs)
-        if q is None:
-            continue
-        text, program = q
-        ans = answer(program, objs)
-        last = {"text": text, "answer": ans, "template": template, "program": program}
-        if ans == target:
-            return dict(last, balanced=True)
+    for _ in range(rounds):
+        template = str(rng.choice(TEMPLATES))
+        target = str(rng.choice(ANSWER_SETS[template]))
+        for _ in range(TRIES):
+            q = _instantiate(rng, template, objs, target)
+            if q is None:
+                continue
+            text, program = q
+            ans = answer(program, objs)
+            last = {"text": text, "answer": ans, "template": template, "program": program}
+            if ans == target:
+                return dict(last, balanced=True)
     if last is None:                 # no valid instantiation at all: fall back to counting
         return generate_fallback(rng, objs)
     return dict(last, balanced=False)

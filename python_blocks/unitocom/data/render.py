@@ -12,6 +12,8 @@ top ellipse. Lambert shading from one light; metal gets a darker diffuse
 term, a sharp specular highlight and an environment sheen, rubber stays
 matte. Rendering is 2× supersampled and box-filtered.
 """
+import math
+
 import numpy as np
 
 from .scenes import CAMERA_HEIGHT, DEPTH0, FOCAL
@@ -44,8 +46,8 @@ class _Canvas:
 
     def box(self, u0, u1, v0, v1):
         """Index slices of the pixels inside [u0, u1] × [v0, v1]."""
-        i0, i1 = (int(np.clip(np.floor(t * self.n), 0, self.n)) for t in (v0, v1))
-        j0, j1 = (int(np.clip(np.ceil(t * self.n), 0, self.n)) for t in (u0, u1))
+        i0, i1 = (min(max(math.floor(t * self.n), 0), self.n) for t in (v0, v1))
+        j0, j1 = (min(max(math.ceil(t * self.n), 0), self.n) for t in (u0, u1))
         return slice(i0, max(i0, i1 + 1)), slice(j0, max(j0, j1))
 
     def paint(self, sl, mask, rgb, obj_id):
