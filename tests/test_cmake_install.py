@@ -35,6 +35,10 @@ def test_install_layout(installed):
     pkg = list(prefix.rglob("gnuradio/unitocom/__init__.py"))
     assert len(pkg) == 1
     assert (prefix / "share/gnuradio/unitocom/flowgraphs/sim/fading_link_ber.grc").is_file()
+    installed = pkg[0].parent
+    assert (installed / "data" / "corpus.py").is_file()
+    shipped = sorted(p.name for p in (ROOT / "python_blocks/unitocom/models").glob("*.onnx"))
+    assert sorted(p.name for p in (installed / "models").glob("*.onnx")) == shipped
 
 
 def test_installed_package_imports_and_grc_finds_its_blocks(installed, tmp_path):
@@ -44,7 +48,8 @@ def test_installed_package_imports_and_grc_finds_its_blocks(installed, tmp_path)
     env["PYTHONPATH"] = str(site)
     env["GRC_BLOCKS_PATH"] = str(prefix / "share/gnuradio/grc/blocks")
     # the system interpreter (no development link): only the installed copy exists
-    out = run(["/usr/bin/python3", "-c", "from gnuradio import unitocom; print(unitocom.__file__)"],
+    out = run(["/usr/bin/python3", "-c", "from gnuradio import unitocom; from gnuradio.unitocom.data import corpus; "
+                                         "print(unitocom.__file__)"],
               env=env, cwd=tmp_path).stdout
     assert out.strip().startswith(str(prefix))
     grc = prefix / "share/gnuradio/unitocom/flowgraphs/sim/fading_link_ber.grc"

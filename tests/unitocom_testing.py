@@ -56,3 +56,32 @@ def run_chain(data, tags, *chain, dtype=np.complex64, out_dtype=np.complex64):
 def tag_values(tag_list, key):
     """[(offset, value)] of one key, sorted by offset."""
     return sorted((o, v) for o, k, v in tag_list if k == key)
+
+
+FIXTURE_MODELS = ROOT / "tests" / "fixtures" / "models"
+
+
+def post_and_collect(block, in_port, out_port, messages, expect, timeout=20.0):
+    """Run ``block`` in a flowgraph, post ``messages`` to ``in_port`` and
+    return the PDUs that come out of ``out_port`` once ``expect`` arrived
+    (or the timeout passed). The flowgraph is stopped and waited for, so a
+    test also shows that a message-only graph terminates."""
+    import time
+    tb = gr.top_block()
+    sink = blocks.message_debug()
+    tb.msg_connect((block, out_port), (sink, "store"))
+    tb.start()
+    for msg in messages:
+        block.to_basic_block()._post(pmt.intern(in_port), msg)
+    deadline = time.time() + timeout
+    while sink.num_messages() < expect and time.time() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.05)                      # anything unexpected still in flight shows up
+    tb.stop()
+    tb.wait()
+    return [sink.get_message(i) for i in range(sink.num_messages())]
+
+
+def pdu(meta, array):
+    from gnuradio.unitocom import pdu_util
+    return pdu_util.make(pmt.to_pmt(meta), np.asarray(array))

@@ -1,0 +1,41 @@
+"""PDU helpers: check, unpack and build ``pmt.cons(meta_dict, uvector)``."""
+import numpy as np
+import pmt
+
+_TO_NUMPY = {
+    "u8": (pmt.is_u8vector, pmt.u8vector_elements, np.uint8),
+    "s32": (pmt.is_s32vector, pmt.s32vector_elements, np.int32),
+    "f32": (pmt.is_f32vector, pmt.f32vector_elements, np.float32),
+    "c32": (pmt.is_c32vector, pmt.c32vector_elements, np.complex64),
+}
+
+
+def unpack(msg, kinds):
+    """(meta dict pmt, numpy array, kind) of a PDU whose vector is one of ``kinds``.
+
+    Raises ValueError with a readable reason otherwise (the caller logs and drops)."""
+    if not pmt.is_pair(msg):
+        raise ValueError("not a PDU (expected a pair of metadata dict and vector)")
+    meta, vec = pmt.car(msg), pmt.cdr(msg)
+    if not (pmt.is_dict(meta) or pmt.is_null(meta)):
+        raise ValueError("PDU metadata is not a dict")
+    for kind in kinds:
+        test, elements, dtype = _TO_NUMPY[kind]
+        if test(vec):
+            return (pmt.make_dict() if pmt.is_null(meta) else meta), np.asarray(elements(vec), dtype), kind
+    raise ValueError(f"PDU vector is not one of {', '.join(kinds)}")
+
+
+def make(meta, array):
+    """PDU from a metadata dict pmt and a numpy array (u8, s32, f32 or c32)."""
+    array = np.ascontiguousarray(array)
+    maker = {np.uint8: pmt.init_u8vector, np.int32: pmt.init_s32vector,
+             np.float32: pmt.init_f32vector, np.complex64: pmt.init_c32vector}[array.dtype.type]
+    return pmt.cons(meta, maker(len(array), array.ravel().tolist()))
+
+
+def with_items(meta, **items):
+    """A copy of ``meta`` with Python values set (ints, floats, strings)."""
+    for key, value in items.items():
+        meta = pmt.dict_add(meta, pmt.intern(key), pmt.to_pmt(value))
+    return meta

@@ -1,0 +1,109 @@
+"""tokenizer: source PDU (image or text) → token PDU (the tokenizer F_α of Eq. 1)."""
+import numpy as np
+import pmt
+from gnuradio import gr
+
+from . import model_store, pdu_util
+from .batch_worker import BatchWorker
+from .data import vocab
+from .droplog import DropLog
+from .onnx_session import make_session
+
+MODALITIES = ("image", "text")
+
+
+class tokenizer(gr.basic_block):
+    """Turns source PDUs into token PDUs.
+
+    Message in ``pdu``: ``pmt.cons(meta, vector)``.
+      * image: u8 vector of H·W·3 RGB bytes, row-major (H = W = 64), or f32
+        in [0, 1] of the same length.
+      * text: u8 vector of UTF-8 text in the corpus vocabulary (lower case).
+    Message out ``tokens``: the input metadata plus ``modality``,
+    ``n_tokens``, ``token_dim`` and ``model_id``; the vector is f32
+    (n_tokens·token_dim, continuous tokens μ = F_α(x)) for images, s32 token
+    ids (``<bos> … <eos>``, token_dim 1) for text.
+
+    The ONNX session is made once; PDUs are batched in a worker thread
+    (up to ``max_batch`` per onnxruntime call). Malformed PDUs (not a PDU,
+    wrong vector type or length, NaN, unknown words) are logged and dropped.
+
+    Args:
+        modality: 'image' or 'text'.
+        model: model name (e.g. 'image_tokenizer_s32') or an .onnx path; unused for text.
+        variant: 'genib' or 'vae' (with a model name).
+        device: 'auto', 'cpu' or 'cuda' (onnxruntime providers).
+        threads: onnxruntime intra-op threads (>= 1).
+        max_batch: most PDUs per onnxruntime call (>= 1).
+    """
+
+    def __init__(self, modality="image", model="image_tokenizer_s32", variant="genib", device="auto",
+                 threads=1, max_batch=32):
+        gr.basic_block.__init__(self, name="tokenizer", in_sig=None, out_sig=None)
+        if modality not in MODALITIES:
+            raise ValueError(f"modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
+        if int(max_batch) < 1:
+            raise ValueError(f"max_batch must be at least 1; got {max_batch}")
+        self._modality = modality
+        self._log = DropLog(self.logger)
+        self.meta = {"modality": "text", "token_len": "0", "token_dim": "1", "variant": "vocab"}
+        self.model_id = "text_vocab"
+        if modality == "image":
+            path = model_store.find(model, variant)
+            self.meta = model_store.read_metadata(path)
+            if self.meta.get("role") != "tokenizer" or self.meta.get("modality") != "image":
+                raise ValueError(f"{path.name} is a {self.meta.get('modality')} {self.meta.get('role')}, "
+                                 "not an image tokenizer")
+            self._session = make_session(str(path), threads, device)
+            self._input = self._session.get_inputs()[0].name
+            self.model_id = model_store.model_id(path)
+        self._worker = BatchWorker(self._run, self._publish, self._log, max_batch)
+        self.message_port_register_in(pmt.intern("pdu"))
+        self.message_port_register_out(pmt.intern("tokens"))
+        self.set_msg_handler(pmt.intern("pdu"), self._on_pdu)
+
+    def start(self):
+        self._worker.start()
+        return True
+
+    def stop(self):
+        self._worker.stop()
+        return True
+
+    def _on_pdu(self, msg):
+        try:
+            meta, x = self._check(msg)
+        except ValueError as exc:
+            self._log.warn(f"dropped a PDU: {exc}")
+            return
+        if self._modality == "text":
+            self._publish((meta, x), x)
+        else:
+            self._worker.submit((meta, x))
+
+    def _check(self, msg):
+        meta, vec, kind = pdu_util.unpack(msg, ("u8", "f32") if self._modality == "image" else ("u8",))
+        if self._modality == "text":
+            try:
+                text = bytes(vec).decode("utf-8")
+                return meta, np.asarray(vocab.encode(text.strip().lower()), np.int32)
+            except (UnicodeDecodeError, ValueError) as exc:
+                raise ValueError(f"text not in the vocabulary: {exc}") from None
+        size = 64 * 64 * 3
+        if len(vec) != size:
+            raise ValueError(f"image PDU has {len(vec)} items, expected 64·64·3 = {size}")
+        img = vec.astype(np.float32) / 255.0 if kind == "u8" else vec
+        if not np.all(np.isfinite(img)):
+            raise ValueError("image contains NaN/Inf")
+        return meta, np.clip(img, 0, 1).reshape(64, 64, 3).transpose(2, 0, 1)
+
+    def _run(self, items):
+        batch = np.stack([x for _, x in items]).astype(np.float32)
+        return list(self._session.run(None, {self._input: batch})[0])
+
+    def _publish(self, item, tokens):
+        meta = pdu_util.with_items(item[0], modality=self._modality, n_tokens=int(tokens.shape[0]),
+                                   token_dim=int(tokens.shape[1]) if tokens.ndim == 2 else 1,
+                                   model_id=self.model_id)
+        out = tokens.astype(np.float32).ravel() if self._modality == "image" else tokens
+        self.message_port_pub(pmt.intern("tokens"), pdu_util.make(meta, out))
