@@ -20,11 +20,16 @@ SCHEMA = "unitocom.model/1"
 VERSION = "0.1.0"
 
 
-def export(module, example, input_name, output_names, meta, out_dir, name, variant):
-    """Export ``module`` (eval mode) and return the written path."""
+def export(module, example, input_name, output_names, meta, out_dir, name, variant, dynamic_dims=None):
+    """Export ``module`` (eval mode) and return the written path.
+
+    Batch is always dynamic; ``dynamic_dims`` adds more, e.g.
+    ``{"mel": {2: "frames"}, "tokens": {1: "tokens"}}`` for audio."""
     module = module.eval()
     buf = io.BytesIO()
     dyn = {input_name: {0: "batch"}, **{n: {0: "batch"} for n in output_names}}
+    for key, dims in (dynamic_dims or {}).items():
+        dyn[key] = {**dyn.get(key, {}), **dims}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # the legacy exporter's deprecation notice
         torch.onnx.export(module, (example,), buf, input_names=[input_name], output_names=list(output_names),
