@@ -27,7 +27,7 @@ def test_log_mel_shape_range_and_peak_at_the_tone():
     # int16 input is scaled to [-1, 1]; quantisation noise only shows near the log floor
     ref, quantised = af.log_mel(tone()), af.log_mel((tone() * 32767).astype(np.int16))
     loud = ref > -1.0
-    assert loud.mean() > 0.2 and np.allclose(quantised[loud], ref[loud], atol=0.01)
+    assert loud.sum() > 200 and np.allclose(quantised[loud], ref[loud], atol=0.01)
     with pytest.raises(ValueError):
         af.log_mel(np.zeros(100, np.float32))
 
