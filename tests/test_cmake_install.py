@@ -3,6 +3,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -22,7 +23,8 @@ def run(cmd, **kwargs):
 def installed(tmp_path_factory):
     build = tmp_path_factory.mktemp("build")
     prefix = tmp_path_factory.mktemp("prefix")
-    run(["cmake", "-S", str(ROOT), "-B", str(build), f"-DCMAKE_INSTALL_PREFIX={prefix}"])
+    run(["cmake", "-S", str(ROOT), "-B", str(build), f"-DCMAKE_INSTALL_PREFIX={prefix}",
+         f"-DUNITOCOM_TEST_PYTHON={sys.executable}"])
     run(["cmake", "--build", str(build)])
     run(["cmake", "--install", str(build)])
     return build, prefix

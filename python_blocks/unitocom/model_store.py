@@ -9,7 +9,7 @@ import json
 import os
 import pathlib
 
-import onnxruntime as ort
+from .onnx_session import onnxruntime
 
 PACKAGE_MODELS = pathlib.Path(__file__).resolve().parent / "models"
 PAIR_KEYS = ("modality", "token_len", "token_dim", "variant")
@@ -46,6 +46,7 @@ def find(name, variant=None):
 
 def read_metadata(path):
     """metadata_props of an ONNX model as a dict of strings."""
+    ort = onnxruntime()
     options = ort.SessionOptions()
     options.log_severity_level = 3
     sess = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])

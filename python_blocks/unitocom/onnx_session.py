@@ -5,7 +5,8 @@ machine without a GPU or without the CUDA libraries; asking for it there
 prints provider errors and falls back. So the provider is chosen here,
 once: CUDA only when a driver with a device answers *and* the CUDA provider
 library loads with all its dependencies; otherwise the CPU provider alone.
-Set ``UNITOCOM_DEVICE=cpu`` to force the CPU.
+Set ``UNITOCOM_DEVICE=cpu`` to force the CPU. onnxruntime is imported on
+first use, so the rest of the package works without it.
 """
 import contextlib
 import ctypes
@@ -13,14 +14,23 @@ import functools
 import io
 import os
 
-import onnxruntime as ort
-
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def onnxruntime():
+    """The onnxruntime module, or a clear error if it is not installed."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise ImportError("onnxruntime is not installed for this Python; use the project's environment "
+                          "(./unitocom python ...) or pip install onnxruntime-gpu") from None
+    return ort
 
 
 @functools.lru_cache(maxsize=None)
 def cuda_usable():
     """True when onnxruntime's CUDA provider can really run here."""
+    ort = onnxruntime()
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         return False
     try:
@@ -59,6 +69,7 @@ def make_session(model, intra_op_threads=1, device="auto"):
     """
     if int(intra_op_threads) != intra_op_threads or intra_op_threads < 1:
         raise ValueError(f"intra_op_threads must be an integer >= 1; got {intra_op_threads}")
+    ort = onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(intra_op_threads)
     options.inter_op_num_threads = 1
