@@ -32,3 +32,24 @@ def test_train_resume_export_card(tmp_path, capsys, variant):
     assert meta["role"] == "tokenizer" and meta["token_len"] == "16" and meta["variant"] == variant
     card = (tmp_path / "cards" / f"image_tokenizer_s16-{variant}.md").read_text()
     assert "| noiseless |" in card and "--steps 5" in card
+
+
+def test_audio_training_end_to_end(tmp_path):
+    from gnuradio.unitocom.data import speech
+    from onnx_export import train_tokenizer
+    if not speech.espeak_available():
+        pytest.skip("espeak-ng not installed")
+    data = tmp_path / "corpus"
+    corpus.build_split(data, "train", 6, 0, 64, 1, 6, None, 1)
+    corpus.build_split(data, "test", 3, 0, 64, 1, 3, None, 1)
+    metrics, paths = train_tokenizer.main(
+        ["--modality", "audio", "--corpus", str(data), "--token-dim", "8", "--width", "32", "--depth", "1",
+         "--heads", "2", "--batch", "4", "--crop-frames", "64", "--threads", "1", "--steps", "2",
+         "--out", str(tmp_path / "run"), "--export-dir", str(tmp_path / "models"),
+         "--card-dir", str(tmp_path / "cards")])
+    assert set(metrics["noiseless"]) == {"logmel_l1_nepers"} and metrics["steps"] == 2
+    assert [p.name.split("-")[0] for p in paths] == ["audio_tokenizer", "audio_detokenizer"]
+    meta = model_store.read_metadata(paths[0])
+    assert meta["modality"] == "audio" and meta["token_len"] == "25/s"
+    assert (tmp_path / "run" / "train_mels.npy").is_file()           # features cached once
+    assert "log-mel" in (tmp_path / "cards" / "audio_tokenizer-genib.md").read_text()
