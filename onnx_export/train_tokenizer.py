@@ -194,7 +194,7 @@ width {args.width}, depth {args.depth} per side, {args.heads} heads. Objective: 
 reconstruction term: {task.loss_text}. Channel in the loop: fixed linear token→I/Q mapping,
 Rayleigh/AWGN, SNR uniform in [{args.snr_min}, {args.snr_max}] dB, on {args.channel_prob:.0%} of the steps.
 
-Test split, Rayleigh block fading with genie-CSI ZF equalization over the fixed mapping:
+Test split ({task.eval_text}), Rayleigh block fading with genie-CSI ZF equalization over the fixed mapping:
 
 {task.metrics_table(metrics)}
 """

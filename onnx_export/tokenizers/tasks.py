@@ -38,6 +38,7 @@ def ssim(x, y, window=7):
 class ImageTask:
     name, title, input_name, output_name = "image", "Image tokenizer", "image", "image"
     loss_text = "MSE on pixels in [0, 1]"
+    eval_text = "first 1000 images"
     dynamic_in = dynamic_out = None
 
     def __init__(self, args, out):
@@ -93,6 +94,7 @@ class ImageTask:
 class AudioTask:
     name, title, input_name, output_name = "audio", "Audio tokenizer", "mel", "mel"
     loss_text = "MSE on the scaled log-mel (64 mels, 10 ms frames)"
+    eval_text = "first 300 utterances"
     suffix = ""
     dynamic_in = {"mel": {2: "frames"}, "tokens": {1: "tokens"}}
     dynamic_out = {"tokens": {1: "tokens"}, "mel": {2: "frames"}}
