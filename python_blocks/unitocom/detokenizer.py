@@ -7,7 +7,6 @@ from . import model_store, pdu_util
 from .batch_worker import BatchWorker
 from .data import vocab
 from .droplog import DropLog
-from .onnx_session import make_session
 from .tokenizer import MODALITIES
 
 
@@ -43,17 +42,12 @@ class detokenizer(gr.basic_block):
         self._modality = modality
         self._log = DropLog(self.logger)
         if modality == "image":
-            path = model_store.find(model, variant)
-            self.meta = model_store.read_metadata(path)
-            if self.meta.get("role") != "detokenizer" or self.meta.get("modality") != "image":
-                raise ValueError(f"{path.name} is a {self.meta.get('modality')} {self.meta.get('role')}, "
-                                 "not an image de-tokenizer")
+            _, self.meta, self._session, self._input = model_store.open_model(
+                model, variant, "detokenizer", "image", threads, device)
             if tokenizer_model:
                 model_store.check_pair(model_store.read_metadata(model_store.find(tokenizer_model, variant)),
                                        self.meta)
             self._n, self._d = int(self.meta["token_len"]), int(self.meta["token_dim"])
-            self._session = make_session(str(path), threads, device)
-            self._input = self._session.get_inputs()[0].name
         self._worker = BatchWorker(self._run, self._publish, self._log, max_batch)
         self.message_port_register_in(pmt.intern("tokens"))
         self.message_port_register_out(pmt.intern("pdu"))

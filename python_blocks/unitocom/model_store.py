@@ -9,7 +9,7 @@ import json
 import os
 import pathlib
 
-from .onnx_session import onnxruntime
+from .onnx_session import make_session, onnxruntime
 
 PACKAGE_MODELS = pathlib.Path(__file__).resolve().parent / "models"
 PAIR_KEYS = ("modality", "token_len", "token_dim", "variant")
@@ -69,3 +69,16 @@ def check_pair(tokenizer_meta, detokenizer_meta):
 
 def io_names(meta):
     return json.loads(meta.get("io_names", '{"inputs": [], "outputs": []}'))
+
+
+def open_model(name, variant, role, modality, threads=1, device="auto"):
+    """Find a model, check its role and modality, and open one session.
+
+    Returns ``(path, metadata, session, input_name)``; raises ValueError for
+    a model that is not the ``modality`` ``role`` asked for."""
+    path = find(name, variant)
+    meta = read_metadata(path)
+    if meta.get("role") != role or meta.get("modality") != modality:
+        raise ValueError(f"{path.name} is a {meta.get('modality')} {meta.get('role')}, not a {modality} {role}")
+    session = make_session(str(path), threads, device)
+    return path, meta, session, session.get_inputs()[0].name

@@ -7,7 +7,6 @@ from . import model_store, pdu_util
 from .batch_worker import BatchWorker
 from .data import vocab
 from .droplog import DropLog
-from .onnx_session import make_session
 
 MODALITIES = ("image", "text")
 
@@ -49,13 +48,8 @@ class tokenizer(gr.basic_block):
         self.meta = {"modality": "text", "token_len": "0", "token_dim": "1", "variant": "vocab"}
         self.model_id = "text_vocab"
         if modality == "image":
-            path = model_store.find(model, variant)
-            self.meta = model_store.read_metadata(path)
-            if self.meta.get("role") != "tokenizer" or self.meta.get("modality") != "image":
-                raise ValueError(f"{path.name} is a {self.meta.get('modality')} {self.meta.get('role')}, "
-                                 "not an image tokenizer")
-            self._session = make_session(str(path), threads, device)
-            self._input = self._session.get_inputs()[0].name
+            path, self.meta, self._session, self._input = model_store.open_model(
+                model, variant, "tokenizer", "image", threads, device)
             self.model_id = model_store.model_id(path)
         self._worker = BatchWorker(self._run, self._publish, self._log, max_batch)
         self.message_port_register_in(pmt.intern("pdu"))
