@@ -64,6 +64,41 @@ class qa_tokenizer(gr_unittest.TestCase):
         self.assertEqual(vocab.decode(ids), text)
         self.assertEqual(pmt.to_python(pmt.car(out[0]))["modality"], "text")
 
+    def test_audio_becomes_25_tokens_per_second(self):
+        blk = tokenizer("audio", "test_audio_tokenizer", "genib", "cpu", 1, 8)
+        rng = np.random.default_rng(5)
+        clips = [0.1 * rng.standard_normal(n).astype(np.float32) for n in (16000, 8000, 16000, 4321)]
+        msgs = [pdu({"utt": i}, c) for i, c in enumerate(clips)]
+        msgs.append(pdu({"utt": 4, "sample_rate": 16000}, (clips[1] * 32767).astype(np.int16)))
+        out = post_and_collect(blk, "pdu", "tokens", msgs, 5)
+        self.assertEqual(len(out), 5)
+        # 16000 samples → 101 log-mel frames → padded to 104 → 26 tokens; 8000 → 51 → 52 → 13; 4321 → 28 → 7
+        for i, (msg, n_samples, n_tokens) in enumerate(zip(out, (16000, 8000, 16000, 4321, 8000), (26, 13, 26, 7, 13))):
+            meta, vec = pmt.to_python(pmt.car(msg)), pmt.f32vector_elements(pmt.cdr(msg))
+            self.assertEqual((meta["utt"], meta["modality"], meta["n_tokens"], meta["token_dim"], meta["n_samples"]),
+                             (i, "audio", n_tokens, 4, n_samples))
+            self.assertTrue(meta["model_id"].startswith("test_audio_tokenizer-genib-"))
+            self.assertEqual(len(vec), n_tokens * 4)
+        # clips of different lengths batched together give what each gives alone
+        alone = post_and_collect(tokenizer("audio", "test_audio_tokenizer", "genib", "cpu", 1, 1),
+                                 "pdu", "tokens", [pdu({}, clips[3])], 1)
+        np.testing.assert_allclose(pmt.f32vector_elements(pmt.cdr(alone[0])),
+                                   pmt.f32vector_elements(pmt.cdr(out[3])), rtol=1e-5, atol=1e-6)
+        # int16 input is scaled like the float clip it came from
+        np.testing.assert_allclose(pmt.f32vector_elements(pmt.cdr(out[4])),
+                                   pmt.f32vector_elements(pmt.cdr(out[1])), rtol=1e-3, atol=1e-3)
+
+    def test_malformed_audio_is_dropped(self):
+        blk = tokenizer("audio", "test_audio_tokenizer", "genib", "cpu")
+        good = np.zeros(3200, np.float32)
+        nan = good.copy()
+        nan[7] = np.nan
+        bad = [pdu({"sample_rate": 8000}, good), pdu({}, np.zeros(100, np.float32)), pdu({}, nan),
+               pdu({}, np.zeros(3200, np.uint8)), pdu({}, np.zeros(61 * 16000, np.float32))]
+        out = post_and_collect(blk, "pdu", "tokens", bad + [pdu({}, good)], 1)
+        self.assertEqual(len(out), 1)
+        self.assertEqual(pmt.to_python(pmt.car(out[0]))["n_samples"], 3200)
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_tokenizer)

@@ -20,6 +20,7 @@ N_MELS = 64
 LOG_EPS = 1e-6
 LOG_SHIFT = -4.0
 LOG_SCALE = 6.0
+SILENCE = float((np.log(LOG_EPS) - LOG_SHIFT) / LOG_SCALE)     # the scaled log-mel of digital silence
 
 
 def hz_to_mel(f):

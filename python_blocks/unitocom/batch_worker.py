@@ -8,6 +8,8 @@ drops the new item with a logged warning (never blocks the scheduler).
 import queue
 import threading
 
+import numpy as np
+
 _STOP = object()
 
 
@@ -66,3 +68,19 @@ class BatchWorker:
         for item, result in zip(items, results):
             self._publish(item, result)
             self.processed += 1
+
+
+def run_grouped(session, input_name, arrays):
+    """One onnxruntime call per distinct shape in ``arrays``; outputs[0] per item, in order.
+
+    Images all share one shape (one call); audio clips of different lengths
+    are grouped by length, so batching never pads or changes a result."""
+    out = [None] * len(arrays)
+    groups = {}
+    for i, a in enumerate(arrays):
+        groups.setdefault(a.shape, []).append(i)
+    for idx in groups.values():
+        result = session.run(None, {input_name: np.stack([arrays[i] for i in idx]).astype(np.float32)})[0]
+        for j, i in enumerate(idx):
+            out[i] = result[j]
+    return out

@@ -1,23 +1,29 @@
-"""detokenizer: token PDU → image or text PDU (the de-tokenizer F_β⁻¹ of Eq. 3)."""
+"""detokenizer: token PDU → image, audio or text PDU (the de-tokenizer F_β⁻¹ of Eq. 3)."""
 import numpy as np
 import pmt
 from gnuradio import gr
 
-from . import model_store, pdu_util
-from .batch_worker import BatchWorker
+from . import audio_features, model_store, pdu_util
+from .batch_worker import BatchWorker, run_grouped
 from .data import vocab
 from .droplog import DropLog
-from .tokenizer import MODALITIES
+from .tokenizer import AUDIO_MAX_SECONDS, FRAMES_PER_TOKEN, MODALITIES
+
+DEFAULT_MODELS = {"image": "image_detokenizer_s32", "audio": "audio_detokenizer"}
+AUDIO_MAX_TOKENS = int(AUDIO_MAX_SECONDS * audio_features.SAMPLE_RATE / audio_features.HOP / FRAMES_PER_TOKEN) + 1
 
 
 class detokenizer(gr.basic_block):
     """Turns token PDUs back into content.
 
     Message in ``tokens``: f32 vector of n_tokens·token_dim continuous tokens
-    (image), or s32 token ids (text), with ``n_tokens``/``token_dim`` in the
-    metadata when known. Message out ``pdu``: u8 RGB bytes (64·64·3,
-    row-major; metadata ``width``, ``height``, ``channels``) for images,
-    u8 UTF-8 text for text; the input metadata is kept.
+    (image: n_tokens fixed by the model; audio: any whole number of tokens,
+    25 per second), or s32 token ids (text). Message out ``pdu``: u8 RGB
+    bytes (64·64·3, row-major; metadata ``width``, ``height``, ``channels``)
+    for images; f32 samples at 16 kHz for audio (metadata ``sample_rate``;
+    trimmed to ``n_samples`` when the input metadata has it), made from the
+    decoded log-mel by Griffin–Lim (``vocoder_iterations``); u8 UTF-8 text
+    for text. The input metadata is kept.
 
     ``tokenizer_model`` (optional) names the tokenizer this de-tokenizer must
     pair with: construction fails with a clear error when their modality,
@@ -25,29 +31,35 @@ class detokenizer(gr.basic_block):
     type or length, NaN, ids outside the vocabulary) are logged and dropped.
 
     Args:
-        modality: 'image' or 'text'.
-        model: de-tokenizer model name (e.g. 'image_detokenizer_s32') or .onnx path.
+        modality: 'image', 'audio' or 'text'.
+        model: de-tokenizer model name (e.g. 'image_detokenizer_s32', 'audio_detokenizer')
+            or .onnx path; '' picks the bundled default for the modality.
         variant: 'genib' or 'vae'.
         tokenizer_model: tokenizer name or path to check against ('' = no check).
         device, threads, max_batch: as for ``tokenizer``.
+        vocoder_iterations: Griffin–Lim iterations for audio (>= 1).
     """
 
-    def __init__(self, modality="image", model="image_detokenizer_s32", variant="genib", tokenizer_model="",
-                 device="auto", threads=1, max_batch=32):
+    def __init__(self, modality="image", model="", variant="genib", tokenizer_model="",
+                 device="auto", threads=1, max_batch=32, vocoder_iterations=32):
         gr.basic_block.__init__(self, name="detokenizer", in_sig=None, out_sig=None)
         if modality not in MODALITIES:
             raise ValueError(f"modality must be one of {', '.join(MODALITIES)}; got {modality!r}")
         if int(max_batch) < 1:
             raise ValueError(f"max_batch must be at least 1; got {max_batch}")
+        if int(vocoder_iterations) < 1:
+            raise ValueError(f"vocoder_iterations must be at least 1; got {vocoder_iterations}")
         self._modality = modality
+        self._iterations = int(vocoder_iterations)
         self._log = DropLog(self.logger)
-        if modality == "image":
+        if modality != "text":
             _, self.meta, self._session, self._input = model_store.open_model(
-                model, variant, "detokenizer", "image", threads, device)
+                model or DEFAULT_MODELS[modality], variant, "detokenizer", modality, threads, device)
             if tokenizer_model:
                 model_store.check_pair(model_store.read_metadata(model_store.find(tokenizer_model, variant)),
                                        self.meta)
-            self._n, self._d = int(self.meta["token_len"]), int(self.meta["token_dim"])
+            self._d = int(self.meta["token_dim"])
+            self._n = int(self.meta["token_len"]) if modality == "image" else None
         self._worker = BatchWorker(self._run, self._publish, self._log, max_batch)
         self.message_port_register_in(pmt.intern("tokens"))
         self.message_port_register_out(pmt.intern("pdu"))
@@ -71,22 +83,34 @@ class detokenizer(gr.basic_block):
                 self._publish((meta, None), np.frombuffer(text, np.uint8))
                 return
             meta, vec, _ = pdu_util.unpack(msg, ("f32",))
-            if len(vec) != self._n * self._d:
+            if self._n is not None and len(vec) != self._n * self._d:
                 raise ValueError(f"{len(vec)} values, expected {self._n}·{self._d} tokens")
+            if self._n is None and (len(vec) == 0 or len(vec) % self._d or len(vec) > AUDIO_MAX_TOKENS * self._d):
+                raise ValueError(f"{len(vec)} values: not 1 to {AUDIO_MAX_TOKENS} tokens of dimension {self._d}")
             if not np.all(np.isfinite(vec)):
                 raise ValueError("tokens contain NaN/Inf")
         except ValueError as exc:
             self._log.warn(f"dropped a PDU: {exc}")
             return
-        self._worker.submit((meta, vec.reshape(self._n, self._d)))
+        self._worker.submit((meta, vec.reshape(-1, self._d)))
 
     def _run(self, items):
-        batch = np.stack([t for _, t in items]).astype(np.float32)
-        images = self._session.run(None, {self._input: batch})[0]                  # (B, 3, 64, 64)
-        return [np.round(np.clip(im, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0).ravel() for im in images]
+        outs = run_grouped(self._session, self._input, [t for _, t in items])
+        if self._modality == "image":                                               # (3, 64, 64) each
+            return [np.round(np.clip(im, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0).ravel() for im in outs]
+        waves = []
+        for (meta, _), mel in zip(items, outs):                                      # (64, frames) each
+            wave = audio_features.griffin_lim(mel, self._iterations)
+            n = pmt.to_python(pmt.dict_ref(meta, pmt.intern("n_samples"), pmt.PMT_NIL))
+            if isinstance(n, int) and 0 < n <= len(wave) + audio_features.HOP * FRAMES_PER_TOKEN:
+                wave = np.pad(wave, (0, max(0, n - len(wave))))[:n]
+            waves.append(np.clip(wave, -1, 1).astype(np.float32))
+        return waves
 
     def _publish(self, item, data):
         meta = item[0]
         if self._modality == "image":
             meta = pdu_util.with_items(meta, width=64, height=64, channels=3)
+        elif self._modality == "audio":
+            meta = pdu_util.with_items(meta, sample_rate=audio_features.SAMPLE_RATE)
         self.message_port_pub(pmt.intern("pdu"), pdu_util.make(meta, data))

@@ -4,6 +4,7 @@ import pmt
 
 _TO_NUMPY = {
     "u8": (pmt.is_u8vector, pmt.u8vector_elements, np.uint8),
+    "s16": (pmt.is_s16vector, pmt.s16vector_elements, np.int16),
     "s32": (pmt.is_s32vector, pmt.s32vector_elements, np.int32),
     "f32": (pmt.is_f32vector, pmt.f32vector_elements, np.float32),
     "c32": (pmt.is_c32vector, pmt.c32vector_elements, np.complex64),
@@ -27,9 +28,9 @@ def unpack(msg, kinds):
 
 
 def make(meta, array):
-    """PDU from a metadata dict pmt and a numpy array (u8, s32, f32 or c32)."""
+    """PDU from a metadata dict pmt and a numpy array (u8, s16, s32, f32 or c32)."""
     array = np.ascontiguousarray(array)
-    maker = {np.uint8: pmt.init_u8vector, np.int32: pmt.init_s32vector,
+    maker = {np.uint8: pmt.init_u8vector, np.int16: pmt.init_s16vector, np.int32: pmt.init_s32vector,
              np.float32: pmt.init_f32vector, np.complex64: pmt.init_c32vector}[array.dtype.type]
     return pmt.cons(meta, maker(len(array), array.ravel().tolist()))
 

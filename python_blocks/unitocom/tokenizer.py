@@ -1,14 +1,17 @@
-"""tokenizer: source PDU (image or text) → token PDU (the tokenizer F_α of Eq. 1)."""
+"""tokenizer: source PDU (image, audio or text) → token PDU (the tokenizer F_α of Eq. 1)."""
 import numpy as np
 import pmt
 from gnuradio import gr
 
-from . import model_store, pdu_util
-from .batch_worker import BatchWorker
+from . import audio_features, model_store, pdu_util
+from .batch_worker import BatchWorker, run_grouped
 from .data import vocab
 from .droplog import DropLog
 
-MODALITIES = ("image", "text")
+MODALITIES = ("image", "audio", "text")
+DEFAULT_MODELS = {"image": "image_tokenizer_s32", "audio": "audio_tokenizer"}
+AUDIO_MAX_SECONDS = 60.0
+FRAMES_PER_TOKEN = 4           # the audio models' stride: 100 log-mel frames/s → 25 tokens/s
 
 
 class tokenizer(gr.basic_block):
@@ -17,26 +20,32 @@ class tokenizer(gr.basic_block):
     Message in ``pdu``: ``pmt.cons(meta, vector)``.
       * image: u8 vector of H·W·3 RGB bytes, row-major (H = W = 64), or f32
         in [0, 1] of the same length.
+      * audio: f32 samples in [-1, 1] or s16 samples, mono, 16 kHz (a
+        ``sample_rate`` in the metadata must say 16000), 0.02–60 s.
+        Log-mel features (``audio_features.log_mel``) are padded with
+        silence to a whole number of tokens (4 frames = 40 ms each).
       * text: u8 vector of UTF-8 text in the corpus vocabulary (lower case).
     Message out ``tokens``: the input metadata plus ``modality``,
-    ``n_tokens``, ``token_dim`` and ``model_id``; the vector is f32
-    (n_tokens·token_dim, continuous tokens μ = F_α(x)) for images, s32 token
-    ids (``<bos> … <eos>``, token_dim 1) for text.
+    ``n_tokens``, ``token_dim`` and ``model_id`` (audio also ``n_samples``,
+    the clip's length, so the de-tokenizer can trim); the vector is f32
+    (n_tokens·token_dim, continuous tokens μ = F_α(x)) for images and audio
+    (25 tokens/s), s32 token ids (``<bos> … <eos>``, token_dim 1) for text.
 
     The ONNX session is made once; PDUs are batched in a worker thread
     (up to ``max_batch`` per onnxruntime call). Malformed PDUs (not a PDU,
     wrong vector type or length, NaN, unknown words) are logged and dropped.
 
     Args:
-        modality: 'image' or 'text'.
-        model: model name (e.g. 'image_tokenizer_s32') or an .onnx path; unused for text.
+        modality: 'image', 'audio' or 'text'.
+        model: model name (e.g. 'image_tokenizer_s32', 'audio_tokenizer') or an .onnx
+            path; '' picks the bundled default for the modality; unused for text.
         variant: 'genib' or 'vae' (with a model name).
         device: 'auto', 'cpu' or 'cuda' (onnxruntime providers).
         threads: onnxruntime intra-op threads (>= 1).
         max_batch: most PDUs per onnxruntime call (>= 1).
     """
 
-    def __init__(self, modality="image", model="image_tokenizer_s32", variant="genib", device="auto",
+    def __init__(self, modality="image", model="", variant="genib", device="auto",
                  threads=1, max_batch=32):
         gr.basic_block.__init__(self, name="tokenizer", in_sig=None, out_sig=None)
         if modality not in MODALITIES:
@@ -47,9 +56,9 @@ class tokenizer(gr.basic_block):
         self._log = DropLog(self.logger)
         self.meta = {"modality": "text", "token_len": "0", "token_dim": "1", "variant": "vocab"}
         self.model_id = "text_vocab"
-        if modality == "image":
+        if modality != "text":
             path, self.meta, self._session, self._input = model_store.open_model(
-                model, variant, "tokenizer", "image", threads, device)
+                model or DEFAULT_MODELS[modality], variant, "tokenizer", modality, threads, device)
             self.model_id = model_store.model_id(path)
         self._worker = BatchWorker(self._run, self._publish, self._log, max_batch)
         self.message_port_register_in(pmt.intern("pdu"))
@@ -76,7 +85,10 @@ class tokenizer(gr.basic_block):
             self._worker.submit((meta, x))
 
     def _check(self, msg):
-        meta, vec, kind = pdu_util.unpack(msg, ("u8", "f32") if self._modality == "image" else ("u8",))
+        kinds = {"image": ("u8", "f32"), "audio": ("f32", "s16"), "text": ("u8",)}[self._modality]
+        meta, vec, kind = pdu_util.unpack(msg, kinds)
+        if self._modality == "audio":
+            return self._check_audio(meta, vec)
         if self._modality == "text":
             try:
                 text = bytes(vec).decode("utf-8")
@@ -91,13 +103,28 @@ class tokenizer(gr.basic_block):
             raise ValueError("image contains NaN/Inf")
         return meta, np.clip(img, 0, 1).reshape(64, 64, 3).transpose(2, 0, 1)
 
+    @staticmethod
+    def _check_audio(meta, vec):
+        rate = pmt.to_python(pmt.dict_ref(meta, pmt.intern("sample_rate"), pmt.from_long(16000)))
+        if rate != audio_features.SAMPLE_RATE:
+            raise ValueError(f"audio at {rate} Hz; the audio tokenizer takes 16000 Hz")
+        seconds = len(vec) / audio_features.SAMPLE_RATE
+        if not audio_features.N_FFT // 2 < len(vec) <= AUDIO_MAX_SECONDS * audio_features.SAMPLE_RATE:
+            raise ValueError(f"audio of {len(vec)} samples ({seconds:.3f} s); "
+                             f"expected {audio_features.N_FFT // 2 + 1} samples to {AUDIO_MAX_SECONDS:g} s")
+        if not np.all(np.isfinite(vec)):
+            raise ValueError("audio contains NaN/Inf")
+        mel = audio_features.log_mel(vec)
+        pad = -mel.shape[1] % FRAMES_PER_TOKEN
+        mel = np.pad(mel, ((0, 0), (0, pad)), constant_values=audio_features.SILENCE)
+        return pdu_util.with_items(meta, n_samples=len(vec)), mel
+
     def _run(self, items):
-        batch = np.stack([x for _, x in items]).astype(np.float32)
-        return list(self._session.run(None, {self._input: batch})[0])
+        return run_grouped(self._session, self._input, [x for _, x in items])
 
     def _publish(self, item, tokens):
         meta = pdu_util.with_items(item[0], modality=self._modality, n_tokens=int(tokens.shape[0]),
                                    token_dim=int(tokens.shape[1]) if tokens.ndim == 2 else 1,
                                    model_id=self.model_id)
-        out = tokens.astype(np.float32).ravel() if self._modality == "image" else tokens
+        out = tokens.astype(np.float32).ravel() if self._modality != "text" else tokens
         self.message_port_pub(pmt.intern("tokens"), pdu_util.make(meta, out))
