@@ -99,6 +99,27 @@ class qa_tokenizer(gr_unittest.TestCase):
         self.assertEqual(len(out), 1)
         self.assertEqual(pmt.to_python(pmt.car(out[0]))["n_samples"], 3200)
 
+    def test_a_finishing_flowgraph_delivers_every_pdu(self):
+        # stream → PDUs → tokenizer → detokenizer: when the source ends, GNU Radio's "done"
+        # reaches each message block after the PDUs sent before it; none may be lost.
+        from gnuradio import blocks, gr, pdu as gr_pdu
+        from gnuradio.unitocom import detokenizer
+        n = 40
+        data = np.random.default_rng(0).integers(0, 256, n * 12288).astype(np.uint8)
+        tb = gr.top_block()
+        src = blocks.vector_source_b(data.tolist(), False, 1, [])
+        frames = blocks.stream_to_tagged_stream(gr.sizeof_char, 1, 12288, "packet_len")
+        to_pdu = gr_pdu.tagged_stream_to_pdu(gr.types.byte_t, "packet_len")
+        tok = tokenizer("image", "test_tokenizer_s8", "genib", "cpu", 1, 8)
+        det = detokenizer("image", "test_detokenizer_s8", "genib", "", "cpu", 1, 8)
+        sink = blocks.message_debug()
+        tb.connect(src, frames, to_pdu)
+        tb.msg_connect(to_pdu, "pdus", tok, "pdu")
+        tb.msg_connect(tok, "tokens", det, "tokens")
+        tb.msg_connect(det, "pdu", sink, "store")
+        tb.run()
+        self.assertEqual(sink.num_messages(), n)
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_tokenizer)

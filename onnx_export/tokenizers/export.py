@@ -23,20 +23,23 @@ VERSION = "0.1.0"
 def export(module, example, input_name, output_names, meta, out_dir, name, variant, dynamic_dims=None):
     """Export ``module`` (eval mode) and return the written path.
 
-    Batch is always dynamic; ``dynamic_dims`` adds more, e.g.
-    ``{"mel": {2: "frames"}, "tokens": {1: "tokens"}}`` for audio."""
+    ``input_name``/``example``: one name and tensor, or lists of them for a
+    module with several inputs. Batch is always dynamic; ``dynamic_dims``
+    adds more, e.g. ``{"mel": {2: "frames"}, "tokens": {1: "tokens"}}`` for audio."""
     module = module.eval()
     buf = io.BytesIO()
-    dyn = {input_name: {0: "batch"}, **{n: {0: "batch"} for n in output_names}}
+    input_names = [input_name] if isinstance(input_name, str) else list(input_name)
+    examples = (example,) if isinstance(example, torch.Tensor) else tuple(example)
+    dyn = {**{n: {0: "batch"} for n in input_names}, **{n: {0: "batch"} for n in output_names}}
     for key, dims in (dynamic_dims or {}).items():
         dyn[key] = {**dyn.get(key, {}), **dims}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")          # the legacy exporter's deprecation notice
-        torch.onnx.export(module, (example,), buf, input_names=[input_name], output_names=list(output_names),
+        torch.onnx.export(module, examples, buf, input_names=input_names, output_names=list(output_names),
                           dynamic_axes=dyn, opset_version=17, dynamo=False)
     model = onnx.load_from_string(buf.getvalue())
     props = {"unitocom.schema": SCHEMA, "version": VERSION,
-             "io_names": json.dumps({"inputs": [input_name], "outputs": list(output_names)}), **meta}
+             "io_names": json.dumps({"inputs": input_names, "outputs": list(output_names)}), **meta}
     for key, value in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value if isinstance(value, str) else json.dumps(value, sort_keys=True)
@@ -62,10 +65,11 @@ def check_parity(module, path, example, rtol=1e-3, atol=1e-5):
     got_out = [o.name for o in sess.get_outputs()]
     if got_in != io_names["inputs"] or got_out != io_names["outputs"]:
         raise AssertionError(f"io names {got_in} → {got_out} differ from {io_names}")
+    examples = (example,) if isinstance(example, torch.Tensor) else tuple(example)
     with torch.no_grad():
-        ref = module.eval()(example)
+        ref = module.eval()(*examples)
     ref = [r.numpy() for r in (ref if isinstance(ref, tuple) else (ref,))]
-    out = sess.run(None, {got_in[0]: example.numpy()})
+    out = sess.run(None, {name: x.numpy() for name, x in zip(got_in, examples)})
     for name, r, o in zip(got_out, ref, out):
         if r.shape != o.shape:
             raise AssertionError(f"{name}: shape {o.shape} vs torch {r.shape}")

@@ -4,7 +4,7 @@ import pmt
 from gnuradio import gr
 
 from . import audio_features, model_store, pdu_util
-from .batch_worker import BatchWorker, run_grouped
+from .batching import MessageBatcher, run_grouped
 from .data import vocab
 from .droplog import DropLog
 from .tokenizer import AUDIO_MAX_SECONDS, FRAMES_PER_TOKEN, MODALITIES
@@ -60,41 +60,32 @@ class detokenizer(gr.basic_block):
                                        self.meta)
             self._d = int(self.meta["token_dim"])
             self._n = int(self.meta["token_len"]) if modality == "image" else None
-        self._worker = BatchWorker(self._run, self._publish, self._log, max_batch)
+        self._batcher = MessageBatcher(self, "tokens", self._check, self._run, self._publish, self._log, max_batch)
         self.message_port_register_in(pmt.intern("tokens"))
         self.message_port_register_out(pmt.intern("pdu"))
         self.set_msg_handler(pmt.intern("tokens"), self._on_tokens)
 
-    def start(self):
-        self._worker.start()
-        return True
-
-    def stop(self):
-        self._worker.stop()
-        return True
-
     def _on_tokens(self, msg):
-        try:
-            if self._modality == "text":
-                meta, ids, _ = pdu_util.unpack(msg, ("s32",))
-                if np.any((ids < 0) | (ids >= len(vocab.TOKENS))):
-                    raise ValueError("token id outside the vocabulary")
-                text = vocab.decode(ids.tolist()).encode("utf-8")
-                self._publish((meta, None), np.frombuffer(text, np.uint8))
-                return
-            meta, vec, _ = pdu_util.unpack(msg, ("f32",))
-            if self._n is not None and len(vec) != self._n * self._d:
-                raise ValueError(f"{len(vec)} values, expected {self._n}·{self._d} tokens")
-            if self._n is None and (len(vec) == 0 or len(vec) % self._d or len(vec) > AUDIO_MAX_TOKENS * self._d):
-                raise ValueError(f"{len(vec)} values: not 1 to {AUDIO_MAX_TOKENS} tokens of dimension {self._d}")
-            if not np.all(np.isfinite(vec)):
-                raise ValueError("tokens contain NaN/Inf")
-        except ValueError as exc:
-            self._log.warn(f"dropped a PDU: {exc}")
-            return
-        self._worker.submit((meta, vec.reshape(-1, self._d)))
+        self._batcher.handle(msg)
+
+    def _check(self, msg):
+        if self._modality == "text":
+            meta, ids, _ = pdu_util.unpack(msg, ("s32",))
+            if np.any((ids < 0) | (ids >= len(vocab.TOKENS))):
+                raise ValueError("token id outside the vocabulary")
+            return meta, ids
+        meta, vec, _ = pdu_util.unpack(msg, ("f32",))
+        if self._n is not None and len(vec) != self._n * self._d:
+            raise ValueError(f"{len(vec)} values, expected {self._n}·{self._d} tokens")
+        if self._n is None and (len(vec) == 0 or len(vec) % self._d or len(vec) > AUDIO_MAX_TOKENS * self._d):
+            raise ValueError(f"{len(vec)} values: not 1 to {AUDIO_MAX_TOKENS} tokens of dimension {self._d}")
+        if not np.all(np.isfinite(vec)):
+            raise ValueError("tokens contain NaN/Inf")
+        return meta, vec.reshape(-1, self._d)
 
     def _run(self, items):
+        if self._modality == "text":
+            return [np.frombuffer(vocab.decode(ids.tolist()).encode("utf-8"), np.uint8) for _, ids in items]
         outs = run_grouped(self._session, self._input, [t for _, t in items])
         if self._modality == "image":                                               # (3, 64, 64) each
             return [np.round(np.clip(im, 0, 1) * 255).astype(np.uint8).transpose(1, 2, 0).ravel() for im in outs]

@@ -4,7 +4,7 @@ import pmt
 from gnuradio import gr
 
 from . import audio_features, model_store, pdu_util
-from .batch_worker import BatchWorker, run_grouped
+from .batching import MessageBatcher, run_grouped
 from .data import vocab
 from .droplog import DropLog
 
@@ -31,8 +31,8 @@ class tokenizer(gr.basic_block):
     (n_tokens·token_dim, continuous tokens μ = F_α(x)) for images and audio
     (25 tokens/s), s32 token ids (``<bos> … <eos>``, token_dim 1) for text.
 
-    The ONNX session is made once; PDUs are batched in a worker thread
-    (up to ``max_batch`` per onnxruntime call). Malformed PDUs (not a PDU,
+    The ONNX session is made once; PDUs queued at the input are batched
+    into one onnxruntime call (up to ``max_batch``; ``batching``). Malformed PDUs (not a PDU,
     wrong vector type or length, NaN, unknown words) are logged and dropped.
 
     Args:
@@ -60,29 +60,13 @@ class tokenizer(gr.basic_block):
             path, self.meta, self._session, self._input = model_store.open_model(
                 model or DEFAULT_MODELS[modality], variant, "tokenizer", modality, threads, device)
             self.model_id = model_store.model_id(path)
-        self._worker = BatchWorker(self._run, self._publish, self._log, max_batch)
+        self._batcher = MessageBatcher(self, "pdu", self._check, self._run, self._publish, self._log, max_batch)
         self.message_port_register_in(pmt.intern("pdu"))
         self.message_port_register_out(pmt.intern("tokens"))
         self.set_msg_handler(pmt.intern("pdu"), self._on_pdu)
 
-    def start(self):
-        self._worker.start()
-        return True
-
-    def stop(self):
-        self._worker.stop()
-        return True
-
     def _on_pdu(self, msg):
-        try:
-            meta, x = self._check(msg)
-        except ValueError as exc:
-            self._log.warn(f"dropped a PDU: {exc}")
-            return
-        if self._modality == "text":
-            self._publish((meta, x), x)
-        else:
-            self._worker.submit((meta, x))
+        self._batcher.handle(msg)
 
     def _check(self, msg):
         kinds = {"image": ("u8", "f32"), "audio": ("f32", "s16"), "text": ("u8",)}[self._modality]
@@ -120,6 +104,8 @@ class tokenizer(gr.basic_block):
         return pdu_util.with_items(meta, n_samples=len(vec)), mel
 
     def _run(self, items):
+        if self._modality == "text":
+            return [x for _, x in items]
         return run_grouped(self._session, self._input, [x for _, x in items])
 
     def _publish(self, item, tokens):
