@@ -7,8 +7,11 @@ Importable as ``gnuradio.unitocom``. Blocks (one per module, same name):
 * ``csi_equalizer``        – one-tap ZF/MMSE from the channel's CSI tags
 * ``soft_demapper``        – soft bits (LLRs) for any gr-digital constellation
 * ``ber_meter``            – exact bit-error counts between two bit streams
-* ``tokenizer``            – image/text PDU → token PDU (ONNX tokenizer F_α)
-* ``detokenizer``          – token PDU → image/text PDU (ONNX de-tokenizer F_β)
+* ``tokenizer``            – image/audio/text PDU → token PDU (ONNX tokenizer F_α)
+* ``detokenizer``          – token PDU → image/audio/text PDU (ONNX de-tokenizer F_β)
+* ``jscc_encoder``         – token PDU → frame of complex symbols (SNR/rate-adaptive JSCC T)
+* ``jscc_decoder``         – received frame + CSI tags → token PDU (JSCC R)
+* ``tx``, ``rx``           – hier blocks: tokenizer → JSCC encoder → power normalizer, and back
 
 Helpers: ``channel_math`` (the channel, for numpy and torch), ``ber_theory``,
 ``constellations.qam16_gray``, ``onnx_session``, ``model_store``, ``tags``,
@@ -19,9 +22,14 @@ from .block_fading_channel import block_fading_channel
 from .constellations import qam16_gray
 from .csi_equalizer import csi_equalizer
 from .detokenizer import detokenizer
+from .jscc_decoder import jscc_decoder
+from .jscc_encoder import jscc_encoder
 from .power_normalizer import power_normalizer
+from .rx import rx
 from .soft_demapper import soft_demapper
 from .tokenizer import tokenizer
+from .tx import tx
 
-__all__ = ["ber_meter", "block_fading_channel", "csi_equalizer", "detokenizer", "power_normalizer",
-           "qam16_gray", "soft_demapper", "tokenizer"]
+__all__ = ["ber_meter", "block_fading_channel", "csi_equalizer", "detokenizer", "jscc_decoder", "jscc_encoder",
+           "power_normalizer",
+           "qam16_gray", "rx", "soft_demapper", "tokenizer", "tx"]

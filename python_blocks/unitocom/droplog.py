@@ -12,12 +12,19 @@ class DropLog:
         self._burst = burst
         self._every = every
         self.count = 0
+        self._once = set()
 
     def warn(self, message):
         self.count += 1
         if self.count <= self._burst or self.count % self._every == 0:
             suffix = "" if self.count < self._burst else f" (problem #{self.count}; further ones are logged 1 in {self._every})"
             self._logger.warn(message + suffix)
+
+    def warn_once(self, message):
+        """Log ``message`` the first time only (a state, not a drop: not counted)."""
+        if message not in self._once:
+            self._once.add(message)
+            self._logger.warn(message)
 
     def drain(self, messages):
         """Log and clear a list of messages collected by a helper."""

@@ -29,12 +29,14 @@ def available():
 
 
 def find(name, variant=None):
-    """Path of model ``name`` (a file path, or ``<name>`` [+ ``variant``])."""
+    """Path of model ``name`` (a file path, a model id, or ``<name>`` [+ ``variant``])."""
     p = pathlib.Path(name)
     if p.suffix == ".onnx" and p.is_file():
         return p
     prefix = f"{name}-{variant}-" if variant else f"{name}-"
     for d in model_dirs():
+        if (d / f"{name}.onnx").is_file():                 # a full model id: <name>-<variant>-<hash>
+            return d / f"{name}.onnx"
         hits = sorted(d.glob(f"{prefix}*.onnx")) if d.is_dir() else []
         if len(hits) == 1:
             return hits[0]

@@ -40,3 +40,9 @@ def with_items(meta, **items):
     for key, value in items.items():
         meta = pmt.dict_add(meta, pmt.intern(key), pmt.to_pmt(value))
     return meta
+
+
+def get(meta, key, default=None):
+    """Python value of ``key`` in a metadata dict pmt, or ``default``."""
+    value = pmt.dict_ref(meta, pmt.intern(key), pmt.PMT_NIL)
+    return default if pmt.is_null(value) else pmt.to_python(value)

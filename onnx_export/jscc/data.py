@@ -1,0 +1,200 @@
+"""Token data for training the JSCC, one class per modality.
+
+Tokens are made once with the *shipped ONNX tokenizer* (what the GNU Radio
+transmitter runs) and cached under the run folder; the JSCC then trains on
+the cached tokens. Each class gives training batches, the test set, and a
+``score`` that turns decoded tokens into the modality's quality measure:
+image PSNR (dB) through the ONNX de-tokenizer, audio log-mel L1 (nepers)
+through the ONNX de-tokenizer, text token error rate.
+"""
+import json
+import pathlib
+
+import numpy as np
+import torch
+
+from gnuradio.unitocom import audio_features as af
+from gnuradio.unitocom import model_store
+from gnuradio.unitocom.data import vocab
+from gnuradio.unitocom.data.loaders import CorpusSplit
+from gnuradio.unitocom.onnx_session import make_session
+
+
+def _cached(path, make):
+    path = pathlib.Path(path)
+    if path.is_file():
+        return np.load(path)
+    arr = make()
+    np.save(path, arr)
+    return arr
+
+
+class ImageTokens:
+    modality, higher_is_better, metric = "image", True, "psnr_db"
+
+    def __init__(self, corpus, out, tokenizer="image_tokenizer_s32", variant="genib", n_test=500, threads=2):
+        self.tok_path = model_store.find(tokenizer, variant)
+        self.det_path = model_store.find(tokenizer.replace("tokenizer", "detokenizer"), variant)
+        self.tok_meta = model_store.read_metadata(self.tok_path)
+        model_store.check_pair(self.tok_meta, model_store.read_metadata(self.det_path))
+        self.variant = variant
+        self.token_dim, self.fixed_len, self.vocab = int(self.tok_meta["token_dim"]), int(self.tok_meta["token_len"]), 0
+        self.token_len = self.tok_meta["token_len"]
+        self.source_dims = 64 * 64 * 3
+        self.name, self.card_name = f"image_jscc_{{role}}_s{self.fixed_len}", f"image_jscc_s{self.fixed_len}"
+        sess = make_session(str(self.tok_path), threads, "cpu")
+        tag = self.tokenizer_id = model_store.model_id(self.tok_path)
+        train, test = CorpusSplit(corpus, "train").images, CorpusSplit(corpus, "test").images
+        self.train = _cached(pathlib.Path(out) / f"train_{tag}.npy", lambda: self._encode(sess, train))
+        self.test_images = np.asarray(test[:n_test], np.float32).transpose(0, 3, 1, 2) / 255.0
+        self.test = _cached(pathlib.Path(out) / f"test_{tag}_{n_test}.npy", lambda: self._encode(sess, test[:n_test]))
+        self.det = make_session(str(self.det_path), threads, "cpu")
+        scale = self.train.reshape(-1, self.token_dim)
+        self.token_std = torch.from_numpy(scale.std(axis=0)).float()
+
+    @staticmethod
+    def _encode(sess, images, batch=100):
+        out = []
+        for i in range(0, len(images), batch):
+            x = np.asarray(images[i:i + batch], np.float32).transpose(0, 3, 1, 2) / 255.0
+            out.append(sess.run(None, {"image": x})[0])
+        return np.concatenate(out).astype(np.float32)
+
+    def batch(self, rng, n):
+        return torch.from_numpy(self.train[rng.integers(0, len(self.train), n)])
+
+    def test_batches(self, n=250):
+        return [torch.from_numpy(self.test[i:i + n]) for i in range(0, len(self.test), n)]
+
+    def score(self, decoded):
+        """PSNR (dB) of the de-tokenized test images, averaged per image."""
+        y = np.concatenate([self.det.run(None, {"tokens": t.numpy()})[0] for t in decoded])
+        mse = np.mean((np.clip(y, 0, 1) - self.test_images[:len(y)]) ** 2, axis=(1, 2, 3))
+        return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+
+    def loss(self, out, target):
+        return torch.mean(((out - target) / self.token_std) ** 2)
+
+
+class AudioTokens(ImageTokens):
+    modality, higher_is_better, metric = "audio", False, "logmel_l1_nepers"
+    CROP = 64                                                         # tokens per training crop (2.56 s)
+
+    def __init__(self, corpus, out, tokenizer="audio_tokenizer", variant="genib", n_test=200, threads=2):
+        self.tok_path = model_store.find(tokenizer, variant)
+        self.det_path = model_store.find(tokenizer.replace("tokenizer", "detokenizer"), variant)
+        self.tok_meta = model_store.read_metadata(self.tok_path)
+        model_store.check_pair(self.tok_meta, model_store.read_metadata(self.det_path))
+        self.variant = variant
+        self.token_dim, self.fixed_len, self.vocab = int(self.tok_meta["token_dim"]), 0, 0
+        self.token_len = self.tok_meta["token_len"]
+        self.source_dims = af.N_MELS * 4                               # log-mel values per token
+        self.name, self.card_name = "audio_jscc_{role}", "audio_jscc"
+        sess = make_session(str(self.tok_path), threads, "cpu")
+        tag = self.tokenizer_id = model_store.model_id(self.tok_path)
+        out = pathlib.Path(out)
+        self.train = self._load(out / f"train_{tag}", sess, CorpusSplit(corpus, "train"), None)
+        self.test_mels, self.test = self._load(out / f"test_{tag}_{n_test}", sess, CorpusSplit(corpus, "test"), n_test,
+                                               keep_mels=True)
+        self.det = make_session(str(self.det_path), threads, "cpu")
+        self.token_std = torch.from_numpy(np.concatenate(self.train).std(axis=0)).float()
+
+    @staticmethod
+    def _load(stem, sess, split, limit, keep_mels=False):
+        n = len(split.utterances) if limit is None else min(limit, len(split.utterances))
+        mels = [af.log_mel(split.audio(k)) for k in range(n)] if keep_mels else None
+        toks_path, len_path = pathlib.Path(f"{stem}.npy"), pathlib.Path(f"{stem}_len.npy")
+        if toks_path.is_file():
+            flat, lengths = np.load(toks_path), np.load(len_path)
+            toks = np.split(flat, np.cumsum(lengths)[:-1])
+        else:
+            toks = []
+            for k in range(n):
+                mel = mels[k] if mels else af.log_mel(split.audio(k))
+                mel = mel[:, :mel.shape[1] // 4 * 4]
+                toks.append(sess.run(None, {"mel": mel[None]})[0][0])
+            np.save(toks_path, np.concatenate(toks)), np.save(len_path, np.array([len(t) for t in toks]))
+        if keep_mels:
+            return [m[:, :len(t) * 4] for m, t in zip(mels, toks)], toks
+        return toks
+
+    def batch(self, rng, n):
+        out = np.zeros((n, self.CROP, self.token_dim), np.float32)
+        for i, k in enumerate(rng.integers(0, len(self.train), n)):
+            t = self.train[k]
+            if len(t) > self.CROP:
+                start = int(rng.integers(0, len(t) - self.CROP + 1))
+                out[i] = t[start:start + self.CROP]
+            else:
+                out[i, :len(t)] = t
+                out[i, len(t):] = t[-1]
+        return torch.from_numpy(out)
+
+    def test_batches(self, n=1):
+        return [torch.from_numpy(t[None]) for t in self.test]
+
+    def score(self, decoded):
+        errors = []
+        for t, mel in zip(decoded, self.test_mels):
+            y = self.det.run(None, {"tokens": t.numpy()})[0][0]
+            errors.append(np.mean(np.abs(y - mel)) * af.LOG_SCALE)
+        return float(np.mean(errors))
+
+
+class TextTokens:
+    modality, higher_is_better, metric = "text", False, "token_error_rate"
+    variant = "vocab"
+
+    def __init__(self, corpus, out, n_test=2000, token_dim=16, **_):
+        self.token_dim, self.fixed_len, self.vocab = token_dim, 0, len(vocab.TOKENS)
+        self.token_len, self.source_dims = "per sentence", 1
+        self.name, self.card_name = "text_jscc_{role}", "text_jscc"
+        self.tokenizer_id = "text_vocab"
+        self.tok_meta = {"modality": "text", "variant": "vocab"}
+        self.train = self._by_length(CorpusSplit(corpus, "train"))
+        test = self._sentences(CorpusSplit(corpus, "test"))[:n_test]
+        self.test = [np.array(vocab.encode(s), np.int64) for s in test]
+        self.token_std = None
+
+    @staticmethod
+    def _sentences(split):
+        return [q["text"] for q in split.questions] + [c["text"] for c in split.captions]
+
+    def _by_length(self, split):
+        groups = {}
+        for s in self._sentences(split):
+            ids = vocab.encode(s)
+            groups.setdefault(len(ids), []).append(ids)
+        return {n: np.array(v, np.int64) for n, v in groups.items()}
+
+    def batch(self, rng, n):
+        lengths = sorted(self.train)
+        weights = np.array([len(self.train[k]) for k in lengths], float)
+        length = lengths[int(rng.choice(len(lengths), p=weights / weights.sum()))]
+        rows = self.train[length]
+        return torch.from_numpy(rows[rng.integers(0, len(rows), n)])
+
+    def test_batches(self, n=0):
+        groups = {}
+        for ids in self.test:
+            groups.setdefault(len(ids), []).append(ids)
+        return [torch.from_numpy(np.array(v)) for _, v in sorted(groups.items())]
+
+    def score(self, decoded, targets=None):
+        wrong = total = 0
+        for logits, ids in zip(decoded, targets):
+            wrong += int((logits.argmax(-1) != ids).sum())
+            total += ids.numel()
+        return wrong / max(total, 1)
+
+    @staticmethod
+    def loss(out, target):
+        return torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), target.reshape(-1))
+
+
+MODALITIES = {"image": ImageTokens, "audio": AudioTokens, "text": TextTokens}
+
+
+def describe(data):
+    return json.dumps({"modality": data.modality, "token_dim": data.token_dim, "fixed_len": data.fixed_len,
+                       "vocab": data.vocab})

@@ -1,0 +1,137 @@
+"""SNR- and rate-adaptive joint coding-modulation: encoder T and decoder R (Eq. 1–3).
+
+Encoder T: tokens (B, S, d) — or text ids (B, L) through a learned
+embedding — plus ``snr_db`` (B,) and ``rate`` (B,) → ``symbols``
+(B, S, K, 2): up to K = ``k_max`` complex symbols per token as (I, Q).
+Only the first ``rate`` symbols of each token are sent (the rest are
+zero): the symbols are ordered by importance because training draws the
+rate at random every step (nested truncation), so one model serves every
+rate in ``RATES``. The power constraint is met exactly at the output:
+(1/N)·Σ|z|² = P = 1 over the N = S·rate sent symbols of each sample.
+
+Decoder R: MMSE-equalised symbols x̂ = h*·y / (|h|² + σ²) (B, S, K, 2)
+and each symbol's reliability r = |h|² / (|h|² + σ²) (B, S, K) — both zero
+for symbols that were not sent — plus ``snr_db`` and ``rate`` → token
+estimates (B, S, d), or logits over the vocabulary (B, L, V) for text.
+The receiver computes x̂ and r from the CSI it is told (h, snr_db tags in
+GNU Radio; the genie values of ``onnx_export.channel`` in training), so R
+sees equalised symbols *and* how much to trust each of them; fades that
+change inside a frame are handled symbol by symbol.
+
+SNR adaptation (SwinJSCC-style): after every Transformer block the
+features are modulated channel-wise, h ← h·(1 + γ(c)) + β(c), with
+c = (snr_db / 20, rate / K) through a small MLP.
+"""
+import torch
+from torch import nn
+
+from ..tokenizers.layers import Block
+
+RATES = (2, 4, 8, 16)          # complex symbols per token a user can pick at run time
+K_MAX = 16
+
+
+class Conditioner(nn.Module):
+    """(snr_db, rate) → one (γ, β) pair per block."""
+
+    def __init__(self, width, n_blocks, k_max):
+        super().__init__()
+        self.k_max, self.n = k_max, n_blocks
+        self.mlp = nn.Sequential(nn.Linear(2, width), nn.GELU(), nn.Linear(width, 2 * width * n_blocks))
+        nn.init.zeros_(self.mlp[-1].weight), nn.init.zeros_(self.mlp[-1].bias)
+
+    def forward(self, snr_db, rate):
+        c = torch.stack([snr_db / 20.0, rate / self.k_max], dim=-1)
+        return self.mlp(c).unsqueeze(1).chunk(2 * self.n, dim=-1)          # each (B, 1, W)
+
+
+class Trunk(nn.Module):
+    """Transformer blocks over the token sequence, each followed by SNR/rate modulation."""
+
+    def __init__(self, width, depth, heads, k_max, fixed_len=0):
+        super().__init__()
+        self.blocks = nn.ModuleList(Block(width, heads, mlp_ratio=2) for _ in range(depth))
+        self.cond = Conditioner(width, depth, k_max)
+        self.pos = nn.Parameter(torch.randn(1, fixed_len, width) * 0.02) if fixed_len else None
+        self.norm = nn.LayerNorm(width)
+
+    def forward(self, h, snr_db, rate):
+        if self.pos is not None:
+            h = h + self.pos
+        films = self.cond(snr_db, rate)
+        for i, blk in enumerate(self.blocks):
+            h = blk(h)
+            h = h * (1 + films[2 * i]) + films[2 * i + 1]
+        return self.norm(h)
+
+
+def sent_mask(rate, k_max, dtype=torch.float32):
+    """(B, K): 1 for the symbols of each token that are sent at ``rate``."""
+    return (torch.arange(k_max, device=rate.device, dtype=rate.dtype)[None, :] < rate[:, None]).to(dtype)
+
+
+class JSCCEncoder(nn.Module):
+    def __init__(self, token_dim=16, k_max=K_MAX, width=64, depth=2, heads=4, fixed_len=0, vocab=0):
+        super().__init__()
+        self.token_dim, self.k_max, self.vocab = token_dim, k_max, vocab
+        self.embed = nn.Embedding(vocab, token_dim) if vocab else None
+        self.inp = nn.Linear(token_dim, width)
+        self.trunk = Trunk(width, depth, heads, k_max, fixed_len)
+        self.out = nn.Linear(width, 2 * k_max)
+
+    def forward(self, tokens, snr_db, rate):
+        """tokens (B, S, d) f32 [text: ids (B, L) int64], snr_db (B,), rate (B,) → symbols (B, S, K, 2)."""
+        x = self.embed(tokens) if self.embed is not None else tokens
+        z = self.out(self.trunk(self.inp(x), snr_db, rate))
+        z = z.reshape(z.shape[0], z.shape[1], self.k_max, 2) * sent_mask(rate, self.k_max)[:, None, :, None]
+        n_sent = z.shape[1] * rate                                          # S·rate symbols per sample
+        power = z.pow(2).sum(dim=(1, 2, 3)) / n_sent
+        return z / torch.sqrt(power + 1e-12)[:, None, None, None]
+
+
+class JSCCDecoder(nn.Module):
+    def __init__(self, token_dim=16, k_max=K_MAX, width=64, depth=2, heads=4, fixed_len=0, vocab=0):
+        super().__init__()
+        self.token_dim, self.k_max, self.vocab = token_dim, k_max, vocab
+        self.inp = nn.Linear(3 * k_max, width)
+        self.trunk = Trunk(width, depth, heads, k_max, fixed_len)
+        self.out = nn.Linear(width, vocab or token_dim)
+
+    def forward(self, symbols, reliability, snr_db, rate):
+        """symbols (B, S, K, 2), reliability (B, S, K), snr_db (B,), rate (B,) → tokens (B, S, d) or logits."""
+        x = torch.cat([symbols.flatten(2), reliability], dim=-1)
+        return self.out(self.trunk(self.inp(x), snr_db, rate))
+
+
+def link(symbols, snr_db, rate, channel_type="rayleigh", generator=None, k_factor=0.0):
+    """Encoder output → what the decoder gets, through the project's channel.
+
+    Block fading with one h per sample (a frame per PDU, as in the GNU Radio
+    link), AWGN at ``snr_db`` (B,) over unit signal power, MMSE equalisation
+    with the genie CSI. Returns (x̂ (B, S, K, 2), reliability (B, S, K))."""
+    from .. import channel as ch
+    b, s, k, _ = symbols.shape
+    z = torch.complex(symbols[..., 0], symbols[..., 1]).reshape(b, s * k)
+    y, h, nv = ch.fading_channel(z, snr_db, channel_type, k_factor, generator=generator)
+    x_hat, gain, _ = ch.equalize(y, h, nv, "mmse")
+    mask = sent_mask(rate, k)[:, None, :]                                   # (B, 1, K)
+    x_hat = x_hat.reshape(b, s, k) * mask
+    reliability = gain.real.reshape(b, 1, 1).expand(b, s, k) * mask
+    return torch.stack([x_hat.real, x_hat.imag], dim=-1), reliability
+
+
+def frame_order(symbols, rate):
+    """(S, K, 2) numpy/torch symbols of one sample → the N = S·rate complex stream, importance first:
+    symbol 0 of every token, then symbol 1 of every token, … (what the GNU Radio encoder sends)."""
+    z = symbols[:, :rate, 0] + 1j * symbols[:, :rate, 1]
+    return z.T.reshape(-1)
+
+
+def params(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+def bandwidth_ratio(n_symbols, source_dims):
+    """Channel uses per source dimension (SwinJSCC's CBR)."""
+    return n_symbols / float(source_dims)
+

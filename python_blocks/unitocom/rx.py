@@ -1,0 +1,42 @@
+"""rx: the UniToCom receiver — jscc_decoder → detokenizer."""
+from gnuradio import gr
+
+from .detokenizer import detokenizer
+from .jscc_decoder import jscc_decoder
+from .jscc_encoder import DEFAULT_VARIANTS
+
+
+class rx(gr.hier_block2):
+    """Received symbols (with CSI tags) in, content PDUs out (Eq. 3: ẑ → t̂ = R(ẑ) → x̂ = F_β(t̂)).
+
+    Input: complex64 frames as ``tx`` sends them, through a channel that
+    tags its CSI (``h``, ``snr_db``), e.g. ``block_fading_channel``.
+    Message out ``pdu``: what ``detokenizer`` makes (u8 image, f32 audio at
+    16 kHz, UTF-8 text) with the frame's metadata (frame_id, snr_db, h, …).
+    Message out ``tokens``: the decoded token PDUs (for the MLLM).
+
+    Args:
+        modality: 'image', 'audio' or 'text'.
+        jscc_model: JSCC decoder name or path ('' = the bundled one).
+        detokenizer_model: de-tokenizer name or path ('' = the bundled one).
+        variant: tokenizer variant 'genib' or 'vae' ('' = genib; text has none).
+        snr_db: SNR the decoder assumes while no CSI tag has arrived (dB).
+        len_tag_key: length tag name.
+        device, threads: onnxruntime device and intra-op threads.
+    """
+
+    def __init__(self, modality="image", jscc_model="", detokenizer_model="", variant="", snr_db=10.0,
+                 len_tag_key="packet_len", device="auto", threads=1):
+        gr.hier_block2.__init__(self, "rx", gr.io_signature(1, 1, gr.sizeof_gr_complex), gr.io_signature(0, 0, 0))
+        if modality not in DEFAULT_VARIANTS:
+            raise ValueError(f"modality must be one of {', '.join(DEFAULT_VARIANTS)}; got {modality!r}")
+        variant = variant or DEFAULT_VARIANTS[modality]
+        self.decoder = jscc_decoder(modality, jscc_model, variant, "", snr_db, len_tag_key, device, threads)
+        tokenizer_id = "" if modality == "text" else self.decoder.meta["tokenizer"]
+        self.detokenizer = detokenizer(modality, detokenizer_model, variant, tokenizer_id, device, threads)
+        self.message_port_register_hier_out("pdu")
+        self.message_port_register_hier_out("tokens")
+        self.connect(self, self.decoder)
+        self.msg_connect(self.decoder, "tokens", self.detokenizer, "tokens")
+        self.msg_connect(self.decoder, "tokens", self, "tokens")
+        self.msg_connect(self.detokenizer, "pdu", self, "pdu")
