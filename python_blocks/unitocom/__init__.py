@@ -12,6 +12,8 @@ Importable as ``gnuradio.unitocom``. Blocks (one per module, same name):
 * ``jscc_encoder``         – token PDU → frame of complex symbols (SNR/rate-adaptive JSCC T)
 * ``jscc_decoder``         – received frame + CSI tags → token PDU (JSCC R)
 * ``tx``, ``rx``           – hier blocks: tokenizer → JSCC encoder → power normalizer, and back
+* ``scene_source``         – corpus test scenes as image PDUs (finite)
+* ``image_sink``           – received images → PNG files and PSNR against the sent scenes
 
 Helpers: ``channel_math`` (the channel, for numpy and torch), ``ber_theory``,
 ``constellations.qam16_gray``, ``onnx_session``, ``model_store``, ``tags``,
@@ -22,14 +24,16 @@ from .block_fading_channel import block_fading_channel
 from .constellations import qam16_gray
 from .csi_equalizer import csi_equalizer
 from .detokenizer import detokenizer
+from .image_sink import image_sink
 from .jscc_decoder import jscc_decoder
 from .jscc_encoder import jscc_encoder
 from .power_normalizer import power_normalizer
 from .rx import rx
+from .scene_source import scene_source
 from .soft_demapper import soft_demapper
 from .tokenizer import tokenizer
 from .tx import tx
 
-__all__ = ["ber_meter", "block_fading_channel", "csi_equalizer", "detokenizer", "jscc_decoder", "jscc_encoder",
+__all__ = ["ber_meter", "block_fading_channel", "csi_equalizer", "detokenizer", "image_sink", "jscc_decoder", "jscc_encoder",
            "power_normalizer",
-           "qam16_gray", "rx", "soft_demapper", "tokenizer", "tx"]
+           "qam16_gray", "rx", "scene_source", "soft_demapper", "tokenizer", "tx"]

@@ -31,16 +31,25 @@ from . import captions, questions, render, scenes, speech, vocab
 MIN_VISIBLE = 0.4
 
 
-def make_item(split, index, seed, size=64, questions_per_scene=3, with_speech=False, noise_snr_db=None):
-    """Everything for scene ``index`` of ``split`` (a pure function)."""
-    sseed = scenes.scene_seed(split, index, seed)
-    rng = np.random.default_rng(sseed)
+def _scene(rng, size):
     while True:
         objs = scenes.sample_scene(rng)
         image, visible = render.render(objs, size, with_visibility=True)
         unique = any(sum(p.attrs() == o.attrs() for p in objs) == 1 for o in objs)
         if min(visible) >= MIN_VISIBLE and unique:     # a caption needs a uniquely named object
-            break
+            return objs, image
+
+
+def scene_image(split, index, seed, size=64):
+    """Just the image of scene ``index`` (the same pixels ``make_item`` gives), (size, size, 3) uint8."""
+    return _scene(np.random.default_rng(scenes.scene_seed(split, index, seed)), size)[1]
+
+
+def make_item(split, index, seed, size=64, questions_per_scene=3, with_speech=False, noise_snr_db=None):
+    """Everything for scene ``index`` of ``split`` (a pure function)."""
+    sseed = scenes.scene_seed(split, index, seed)
+    rng = np.random.default_rng(sseed)
+    objs, image = _scene(rng, size)
     qs = [questions.generate(rng, objs) for _ in range(questions_per_scene)]
     cap = captions.caption_from_scene(rng, objs)
     cap_image = render.render(captions.scene_from_caption(rng, cap["text"]), size)
