@@ -7,8 +7,10 @@ The paper's motivation for σ-GenIB is *variance collapse*: a VAE drives some
 latent dimensions to carry (almost) nothing, which hurts autoregressive
 generation. For every shipped image tokenizer with ``--tokens`` tokens this
 runs the first 500 test images (regenerated from the corpus seed 0) through
-the ONNX model and plots the standard deviation of μ across images, per
-token dimension, sorted. Prints the numbers it plots.
+the ONNX model and plots, per token dimension (sorted): left, the spread
+of μ across images; right, the per-sample posterior standard deviation the
+VAE learned (mean of exp(½·log σ²)) next to σ-GenIB's fixed σ (mean |σ| for
+σ ~ N(0, C_σ), C_σ = 0.25 as trained). Prints the numbers it plots.
 """
 import argparse
 import pathlib
@@ -33,7 +35,7 @@ def main():
     args = ap.parse_args()
     x = np.stack([make_item("test", i, 0)["image"] for i in range(args.images)]).astype(np.float32)
     x = x.transpose(0, 3, 1, 2) / 255.0
-    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), dpi=120)
     found = 0
     for variant, color in (("genib", "tab:blue"), ("vae", "tab:red")):
         try:
@@ -41,12 +43,20 @@ def main():
         except ValueError:
             print(f"{variant}: no shipped model image_tokenizer_s{args.tokens}-{variant}")
             continue
-        mu = make_session(str(path), 2, "cpu").run(None, {"image": x})[0]        # (N, S, d)
+        outs = make_session(str(path), 2, "cpu").run(None, {"image": x})
+        mu = outs[0]                                                              # (N, S, d)
         std = np.sort(mu.reshape(-1, mu.shape[-1]).std(axis=0))[::-1]
         rel = std / std.max()
         print(f"{variant}: std per dim (sorted) {np.round(std, 3).tolist()}; "
               f"dims below 10% of the largest: {int(np.sum(rel < 0.1))} of {len(std)}")
         ax.plot(np.arange(1, len(std) + 1), std, "o-", color=color, label=f"{variant} ({path.name})")
+        if len(outs) > 1:                                                         # the VAE's log σ²
+            post = np.sort(np.exp(0.5 * outs[1]).reshape(-1, mu.shape[-1]).mean(axis=0))[::-1]
+            print(f"{variant}: learned posterior std per dim (sorted) {np.round(post, 4).tolist()}")
+            ax2.plot(np.arange(1, len(post) + 1), post, "o-", color=color, label=f"{variant}: learned σ")
+        else:
+            fixed = np.sqrt(0.25) * np.sqrt(2 / np.pi)
+            ax2.axhline(fixed, color=color, label=f"{variant}: fixed σ, E|σ| = {fixed:.2f}")
         found += 1
     if not found:
         raise SystemExit("no image tokenizers shipped")
@@ -55,7 +65,13 @@ def main():
     ax.set_yscale("log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title(f"Latent spread per dimension, S = {args.tokens}")
+    ax.set_title(f"Spread of μ across images, S = {args.tokens}")
+    ax2.set_xlabel("token dimension (sorted)")
+    ax2.set_ylabel("posterior std σ")
+    ax2.set_yscale("log")
+    ax2.grid(True, which="both", alpha=0.3)
+    ax2.legend(fontsize=7)
+    ax2.set_title("Posterior std per dimension")
     fig.tight_layout()
     fig.savefig(args.out)
     print(f"wrote {args.out}")
