@@ -19,9 +19,11 @@ train runs/image-genib-32 --modality image --variant genib --tokens 32 --minutes
 train runs/image-vae-32   --modality image --variant vae   --tokens 32 --minutes 50
 train runs/audio-genib    --modality audio --variant genib --depth 2 --batch 32 --minutes 17
 train runs/audio-vae      --modality audio --variant vae   --depth 2 --batch 32 --minutes 17
-# Token-count sweep (smaller: width 96, 10 min each, so the whole set fits the 60 MB budget).
+# Token-count sweep (smaller: width 96, so the whole set fits the 60 MB budget). 10 min each
+# for S = 16 and 64; S = 128 costs ~4x more per step (192 tokens in the encoder), so 30 min.
 for s in 16 64 128; do
+    minutes=$([[ $s == 128 ]] && echo 30 || echo 10)
     for v in genib vae; do
-        train runs/image-$v-$s --modality image --variant $v --tokens $s --width 96 --minutes 10
+        train runs/image-$v-$s --modality image --variant $v --tokens $s --width 96 --minutes $minutes
     done
 done
