@@ -121,6 +121,27 @@ class qa_jscc_decoder(gr_unittest.TestCase):
         self.assertEqual([m["frame_id"] for m in metas], list(range(50)))
         self.assertEqual(len({m["h"] for m in metas}), 50)               # one fade per frame
 
+    def test_a_backlog_of_frames_is_all_delivered_at_the_end(self):
+        # 300 long frames posted at once: the encoder must write every one out before it
+        # finishes (GNU Radio's pdu_to_tagged_stream, used before, dropped queued PDUs here)
+        from unitocom_testing import pdu
+        enc = jscc_encoder("text", "test_text_jscc_encoder", "", 8, 10.0, "packet_len", "cpu", 1, 64)
+        dec = jscc_decoder("text", "test_text_jscc_decoder", "", "", 10.0, "packet_len", "cpu", 1, 64)
+        channel = block_fading_channel("rayleigh", 10.0, 0, 0.0, 1.0, 1, "packet_len")
+        tb = gr.top_block()
+        sink = blocks.message_debug()
+        tb.connect(enc, channel, dec)
+        tb.msg_connect(dec, "tokens", sink, "store")
+        tb.start()
+        core = enc.mapper.to_basic_block()
+        ids = np.random.default_rng(0).integers(0, 64, (300, 50)).astype(np.int32)
+        for row in ids:
+            core._post(pmt.intern("tokens"), pdu({}, row))
+        core._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+        tb.wait()
+        self.assertEqual(dec.nitems_read(0), 300 * 50 * 8)
+        self.assertEqual(sink.num_messages(), 300)
+
     def test_text_frames_become_ids(self):
         enc = jscc_encoder("text", "test_text_jscc_encoder", "", 4, 20.0, "packet_len", "cpu")
         dec = jscc_decoder("text", "test_text_jscc_decoder", "", "test_text_jscc_encoder", 20.0)

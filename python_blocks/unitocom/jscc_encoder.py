@@ -3,12 +3,13 @@ import json
 
 import numpy as np
 import pmt
-from gnuradio import gr, pdu
+from gnuradio import gr
 
 from . import model_store, pdu_util
 from . import tags as tagkeys
 from .batching import MessageBatcher
 from .droplog import DropLog
+from .frame_buffer import Frame, FrameWriter
 
 DEFAULT_MODELS = {"image": "image_jscc_encoder_s32", "audio": "audio_jscc_encoder", "text": "text_jscc_encoder"}
 DEFAULT_VARIANTS = {"image": "genib", "audio": "genib", "text": "vocab"}
@@ -25,10 +26,15 @@ def open_jscc(modality, model, variant, role, threads, device):
 
 
 class _symbol_mapper(gr.basic_block):
-    """The message half of jscc_encoder: token PDU → c32 symbol PDU (see jscc_encoder)."""
+    """The working part of jscc_encoder: token PDUs in, tagged frames out (see jscc_encoder).
 
-    def __init__(self, owner, session, meta, model_id, max_batch):
-        gr.basic_block.__init__(self, name="jscc_symbol_mapper", in_sig=None, out_sig=None)
+    Frames wait in a FrameWriter and are written across work() calls. The
+    block finishes only when upstream said "done" *and* every frame is out
+    (GNU Radio's pdu_to_tagged_stream can finish with PDUs still queued)."""
+
+    def __init__(self, owner, session, meta, model_id, max_batch, len_tag_key):
+        gr.basic_block.__init__(self, name="jscc_symbol_mapper", in_sig=None, out_sig=[np.complex64])
+        self._writer = FrameWriter(len_tag_key)
         self._owner, self._session, self._model_id = owner, session, model_id
         self._vocab = int(meta.get("vocab", "0"))
         self._modality, self._dim, self._tokenizer = meta["modality"], int(meta["token_dim"]), meta["tokenizer"]
@@ -37,13 +43,17 @@ class _symbol_mapper(gr.basic_block):
         self._log = DropLog(self.logger)
         self._batcher = MessageBatcher(self, "tokens", self._check, self._run, self._publish, self._log, max_batch)
         self.message_port_register_in(pmt.intern("tokens"))
-        self.message_port_register_out(pmt.intern("pdus"))
         self.set_msg_handler(pmt.intern("tokens"), self._on_tokens)
         self.message_port_register_in(pmt.intern("ctrl"))
         self.set_msg_handler(pmt.intern("ctrl"), self._on_ctrl)
 
     def _on_tokens(self, msg):
         self._batcher.handle(msg)
+
+    def general_work(self, input_items, output_items):
+        if self._writer.pending:
+            return self._writer.write(self, 0, output_items[0])
+        return -1 if self.to_basic_block().finished() else 0
 
     def _on_ctrl(self, msg):
         self._owner.control(msg, self._log)
@@ -89,9 +99,15 @@ class _symbol_mapper(gr.basic_block):
         meta = pdu_util.with_items(meta, frame_id=frame_id, modality=self._modality, n_tokens=int(tokens.shape[0]),
                                    n_symbols=len(z), rate=int(rate), tx_snr_db=float(snr_db),
                                    model_id=self._model_id, tokenizer_id=self._tokenizer)
-        for key in (tagkeys.KEY_H, tagkeys.KEY_SNR_DB, tagkeys.KEY_NOISE_VAR):   # never fake CSI tags
-            meta = pmt.dict_delete(meta, pmt.intern(key))
-        self.message_port_pub(pmt.intern("pdus"), pdu_util.make(meta, z))
+        skip = {tagkeys.KEY_H, tagkeys.KEY_SNR_DB, tagkeys.KEY_NOISE_VAR,    # never fake CSI tags
+                pmt.symbol_to_string(self._writer.len_tag_key)}
+        items = pmt.dict_items(meta)
+        tags = []
+        for i in range(pmt.length(items)):
+            key, value = pmt.car(pmt.nth(i, items)), pmt.cdr(pmt.nth(i, items))
+            if pmt.is_symbol(key) and pmt.symbol_to_string(key) not in skip:
+                tags.append((0, pmt.symbol_to_string(key), value))
+        self._writer.append(Frame(z, tags))
 
 
 class jscc_encoder(gr.hier_block2):
@@ -132,14 +148,12 @@ class jscc_encoder(gr.hier_block2):
         self.model_id = model_store.model_id(path)
         self.set_rate(rate)
         self.set_snr_db(snr_db)
-        self.mapper = _symbol_mapper(self, session, self.meta, self.model_id, max_batch)
-        self.to_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, len_tag_key)
+        self.mapper = _symbol_mapper(self, session, self.meta, self.model_id, max_batch, len_tag_key)
         self.message_port_register_hier_in("tokens")
         self.message_port_register_hier_in("ctrl")
         self.msg_connect(self, "tokens", self.mapper, "tokens")
         self.msg_connect(self, "ctrl", self.mapper, "ctrl")
-        self.msg_connect(self.mapper, "pdus", self.to_stream, "pdus")
-        self.connect(self.to_stream, self)
+        self.connect(self.mapper, self)
 
     def set_rate(self, rate):
         if isinstance(rate, bool) or int(rate) != rate or int(rate) not in self.rates:
