@@ -25,9 +25,13 @@ def test_name_hash_and_metadata(path):
     assert hashlib.sha256(path.read_bytes()).hexdigest()[:8] == m[3]
     meta = model_store.read_metadata(path)
     assert all(k in meta for k in REQUIRED), sorted(set(REQUIRED) - set(meta))
-    assert meta["role"] in ("tokenizer", "detokenizer") and meta["variant"] == m[2]
+    assert meta["role"] in ("tokenizer", "detokenizer", "jscc_encoder", "jscc_decoder") and meta["variant"] == m[2]
     json.loads(meta["train_metrics"]), json.loads(meta["io_names"])
-    card = ROOT / "docs" / "models" / f"{m[1].replace('detokenizer', 'tokenizer')}-{m[2]}.md"
+    if meta["role"].startswith("jscc"):
+        card = ROOT / "docs" / "models" / f"{m[1].replace('_encoder', '').replace('_decoder', '')}.md"
+        assert meta["tokenizer"] == "text_vocab" or model_store.find(meta["tokenizer"]).is_file()
+    else:
+        card = ROOT / "docs" / "models" / f"{m[1].replace('detokenizer', 'tokenizer')}-{m[2]}.md"
     assert card.is_file(), f"model card {card}"
 
 

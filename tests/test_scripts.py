@@ -13,3 +13,11 @@ def test_channel_benchmark_runs_and_prints_ratios():
     assert out.returncode == 0, out.stderr
     rows = [ln for ln in out.stdout.splitlines() if "ratio to channel_model" in ln]
     assert len(rows) == 8, out.stdout
+
+
+def test_jscc_benchmark_runs_for_every_rate():
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_jscc_link.py"), "--frames", "40"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    rows = [ln for ln in out.stdout.splitlines() if ln.strip()[:2].strip().isdigit()]
+    assert len(rows) == 4, out.stdout
