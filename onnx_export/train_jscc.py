@@ -54,7 +54,8 @@ def parser():
     ap.add_argument("--snr-max", type=float, default=20.0)
     ap.add_argument("--fixed-snr", type=float, default=None, help="train at one SNR (a reference model)")
     ap.add_argument("--minutes", type=float, default=20.0)
-    ap.add_argument("--steps", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=0,
+                    help="stop after this many steps (0: time only); the learning-rate schedule then follows steps")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", required=True)
@@ -141,7 +142,7 @@ def main(argv=None):
             now = time.time() - t_start
             if now >= budget or (args.steps and step >= args.steps):
                 break
-            frac = min(1.0, now / budget)
+            frac = min(1.0, max(now / budget, step / args.steps if args.steps else 0.0))
             for g in opt.param_groups:
                 g["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * frac))
             x = data.batch(rng, args.batch)
@@ -225,8 +226,8 @@ Files: {', '.join(f'`{p.name}`' for p in paths)} (in `python_blocks/unitocom/mod
 
 Command: `./unitocom python -m onnx_export.train_jscc {' '.join(argv)}` (seed {args.seed}).
 
-Training: {metrics['steps']} steps of batch {args.batch} in {metrics['train_minutes']} min on this machine's
-2 CPU cores; {metrics['params']} parameters (encoder + decoder), width {args.width}, depth {args.depth},
+Training: {metrics['steps']} steps of batch {args.batch} in {metrics['train_minutes']} min with
+{args.threads} CPU thread(s) on this 2-core machine; {metrics['params']} parameters (encoder + decoder), width {args.width}, depth {args.depth},
 {args.heads} heads, up to {args.k_max} complex symbols per token, rates {args.rate_list}.
 SNR {snr_text}; Rayleigh or AWGN block fading (one h per frame), MMSE equalisation with the told CSI.
 Tokens: `{data.tokenizer_id}`.
