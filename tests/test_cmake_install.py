@@ -39,6 +39,7 @@ def test_install_layout(installed):
     assert (prefix / "share/gnuradio/unitocom/flowgraphs/sim/fading_link_ber.grc").is_file()
     installed = pkg[0].parent
     assert (installed / "data" / "corpus.py").is_file()
+    assert (installed / "baselines" / "ldpc.py").is_file()
     shipped = sorted(p.name for p in (ROOT / "python_blocks/unitocom/models").glob("*.onnx"))
     assert sorted(p.name for p in (installed / "models").glob("*.onnx")) == shipped
 
