@@ -4,11 +4,12 @@ What ships is ONNX; the torch checkpoints stay in the (local) run folders.
 To fine-tune a shipped model (Algorithm 1 through the JSCC) its weights are
 read back: initializers named like a parameter are copied; the rest (Linear
 weights the exporter stored transposed under ``onnx::MatMul_*`` names) are
-matched by exporting a freshly initialised module the same way and finding,
+matched by exporting a copy of the module the same way and finding,
 for each anonymous initializer, the parameter whose values it holds. The
 result is then checked against onnxruntime on random inputs
 (``export.check_parity``), so a wrong match cannot pass silently.
 """
+import copy
 import io
 import warnings
 
@@ -43,7 +44,15 @@ def load(module, path, example, input_names, output_names, check=True):
     state = module.state_dict()
     named = {name: value for name, value in shipped if name in state}
     anonymous = [(name, value) for name, value in shipped if name not in state]
-    fresh = [(name, value) for name, value in _initializers(_fresh_export(module, example, input_names, output_names))
+    # the probe: the module with every parameter made distinct (the exporter merges equal
+    # initializers, e.g. the ones/zeros of untouched LayerNorms), exported the same way
+    probe = copy.deepcopy(module)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in probe.parameters():
+            p.add_(torch.randn(p.shape, generator=gen) * 0.01)
+    probe_state = probe.state_dict()
+    fresh = [(name, value) for name, value in _initializers(_fresh_export(probe, example, input_names, output_names))
              if name not in state]
     if len(fresh) != len(anonymous):
         raise ValueError(f"{path}: {len(anonymous)} anonymous initializers, a fresh export has {len(fresh)}: "
@@ -53,7 +62,7 @@ def load(module, path, example, input_names, output_names, check=True):
         if tuple(new[key].shape) != value.shape:
             raise ValueError(f"{path}: {key} has shape {value.shape}, the module {tuple(new[key].shape)}")
         new[key] = torch.from_numpy(value.copy())
-    params = {k: v.detach().numpy() for k, v in state.items() if v.dim() == 2}
+    params = {k: v.detach().numpy() for k, v in probe_state.items() if v.dim() == 2}
     used = set()
     for (_, f_value), (s_name, s_value) in zip(fresh, anonymous):
         if f_value.shape != s_value.shape:
