@@ -143,9 +143,11 @@ class jscc_decoder(gr.sync_block):
         return h, max(nv, 1e-12)
 
     def _decode(self, items):
+        """One onnxruntime call per token count; token PDUs go out in frame order."""
         groups = {}
         for i, item in enumerate(items):
             groups.setdefault(item[1].shape[0], []).append(i)
+        decoded = [None] * len(items)
         for idx in groups.values():
             feed = {"symbols": np.stack([items[i][1] for i in idx]),
                     "reliability": np.stack([items[i][2] for i in idx]),
@@ -157,7 +159,10 @@ class jscc_decoder(gr.sync_block):
                 self._log.warn(f"dropped {len(idx)} frames: onnxruntime failed: {exc}")
                 continue
             for j, i in enumerate(idx):
-                self._publish(items[i], out[j])
+                decoded[i] = out[j]
+        for item, out in zip(items, decoded):
+            if out is not None:
+                self._publish(item, out)
 
     def _publish(self, item, out):
         tags, _, _, snr, rate, first, fades = item
