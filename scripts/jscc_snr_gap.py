@@ -49,6 +49,7 @@ def main(argv=None):
             rows.append({"snr_db": snr, "channel": channel, "rate": int(rate[1:]), "fixed": value,
                          "adaptive": adaptive[key], "gap_db": round(gap, 3), "ref_steps": ref["steps"]})
             gaps.append(gap)
+    rows.sort(key=lambda r: (r["snr_db"], r["channel"], r["rate"]))
     print(f"adaptive: {model_store.model_id(path)}; references: {args.refs}")
     print(f"{'SNR':>5} {'channel':9} {'rate':>4} {'fixed-SNR':>10} {'adaptive':>9} {'gap dB':>7}")
     for r in rows:
