@@ -189,7 +189,7 @@ Command: `./unitocom python -m {command} {' '.join(argv)}`
 (seed {args.seed}; corpus built with `./unitocom corpus build --out {args.corpus}`).
 
 Training: {metrics['steps']} steps of batch {args.batch} ({metrics['epochs']} epochs) in {metrics['train_minutes']} min
-on this machine's 2 CPU cores; AdamW lr {args.lr} (warm-up, cosine decay), weight decay {args.weight_decay};
+with {args.threads} CPU thread(s) on this 2-core machine; AdamW lr {args.lr} (warm-up, cosine decay), weight decay {args.weight_decay};
 width {args.width}, depth {args.depth} per side, {args.heads} heads. Objective: {objective};
 reconstruction term: {task.loss_text}. Channel in the loop: fixed linear token→I/Q mapping,
 Rayleigh/AWGN, SNR uniform in [{args.snr_min}, {args.snr_max}] dB, on {args.channel_prob:.0%} of the steps.
