@@ -30,3 +30,8 @@ done
 for v in genib vae; do
     train runs/image-$v-128 --modality image --variant $v --tokens 128 --width 96 --batch 16 --minutes 25 --threads 1
 done
+# The shipped S = 32 σ-GenIB pair is runs/image-genib-32 after two more steps (README, "The
+# learned link"): the image JSCC trained on its tokens, then 10 minutes of end-to-end fine-tuning
+# of the four models through the link (50 + 10 = 60 min of training for the pair):
+#   ./unitocom python -m onnx_export.train_jscc --modality image --corpus "$CORPUS" --minutes 22 --threads 1 --out runs/jscc-image
+#   ./unitocom python -m onnx_export.finetune_link --corpus "$CORPUS" --minutes 10 --resume --out runs/finetune-image
