@@ -8,9 +8,9 @@ import pathlib
 import torch
 
 try:
-    from gnuradio.unitocom import channel_math as cm
+    from gnuradio.unitocom.dsp import channel_math as cm
 except ImportError:          # a training machine without GNU Radio: load the file itself
-    _path = pathlib.Path(__file__).resolve().parent.parent / "python_blocks" / "unitocom" / "channel_math.py"
+    _path = pathlib.Path(__file__).resolve().parent.parent / "python_blocks" / "unitocom" / "dsp" / "channel_math.py"
     _spec = importlib.util.spec_from_file_location("unitocom_channel_math", _path)
     cm = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(cm)

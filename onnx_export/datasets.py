@@ -25,6 +25,10 @@ def _ids(text):
 
 
 class ImageDataset(Dataset):
+    """Images of corpus ``root``'s ``split`` (scenes, or caption images with ``captions``).
+
+    Item i → float32 (3, S, S) in [0, 1]."""
+
     def __init__(self, root, split, captions=False):
         data = CorpusSplit(root, split)
         self.images = data.caption_images if captions else data.images
@@ -37,6 +41,8 @@ class ImageDataset(Dataset):
 
 
 class VQADataset(Dataset):
+    """Questions of a split: item k → (scene image (3, S, S), question ids (L,) int64, answer id)."""
+
     def __init__(self, root, split):
         self.data = CorpusSplit(root, split)
 
@@ -49,6 +55,8 @@ class VQADataset(Dataset):
 
 
 class CaptionDataset(Dataset):
+    """Captions of a split: item i → (caption ids (L,) int64, the image drawn from it (3, S, S))."""
+
     def __init__(self, root, split):
         self.data = CorpusSplit(root, split)
 
@@ -60,6 +68,8 @@ class CaptionDataset(Dataset):
 
 
 class SpeechDataset(Dataset):
+    """Utterances of a split: item k → (float32 waveform in [-1, 1] at 16 kHz, transcript ids (L,) int64)."""
+
     def __init__(self, root, split):
         self.data = CorpusSplit(root, split)
 

@@ -12,27 +12,26 @@ the way both model cards do: the tokenizer alone (noiseless and over the
 fixed-mapping Rayleigh link) and the full link through the JSCC (PSNR per
 channel, SNR and rate). It exports the four models with new ids, removes the
 ones it started from, and appends the before/after tables to the two cards.
-Seeded and resumable (``--resume``), a progress line every 50 steps.
+Seeded and resumable (``onnx_export.loop``; ``--resume``), a progress line every 50 steps.
 """
 import argparse
 import json
-import math
 import pathlib
 import sys
-import time
 import types
 
 import numpy as np
 import torch
 
-from gnuradio.unitocom import model_store
+from gnuradio.unitocom.core import metrics
+from gnuradio.unitocom.runtime import model_store
 
-from . import from_onnx
+from . import export, from_onnx, loop
 from .jscc import model as jm
-from .tokenizers import export, genib
+from .jscc.model import CHANNELS, EVAL_SNRS
+from .tokenizers import genib
 from .tokenizers.image import ImageDetokenizer, ImageTokenizer
-from .tokenizers.tasks import ImageTask, psnr
-from .train_jscc import CHANNELS, EVAL_SNRS
+from .tokenizers.tasks import ImageTask
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MODEL_DIR = ROOT / "python_blocks" / "unitocom" / "models"
@@ -40,6 +39,7 @@ CARD_DIR = ROOT / "docs" / "models"
 
 
 def parser():
+    """The command line's ``argparse.ArgumentParser`` (flags and defaults as documented in the README)."""
     ap = argparse.ArgumentParser(description="Fine-tune the image tokenizer and JSCC through the link (Algorithm 1).")
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--tokens", type=int, default=32, help="S of the tokenizer/JSCC pair to fine-tune")
@@ -65,7 +65,10 @@ def parser():
 
 
 def load_shipped(s, variant):
-    """The four bundled torch modules and their file paths."""
+    """The bundled S = ``s`` image set read back into torch, checked to belong together.
+
+    Returns ((tok, det, enc, dec) modules, {role: ONNX path}, {role: metadata}, shape kwargs);
+    roles ``tok``, ``det``, ``enc``, ``dec``."""
     paths = {role: model_store.find(name, variant) for role, name in
              (("tok", f"image_tokenizer_s{s}"), ("det", f"image_detokenizer_s{s}"),
               ("enc", f"image_jscc_encoder_s{s}"), ("dec", f"image_jscc_decoder_s{s}"))}
@@ -107,30 +110,31 @@ def _depth(path):
 
 
 def link_fn(enc, dec, snr, rate, channel, gen):
-    return lambda t: dec(*jm.link(enc(t, snr, rate), snr, rate, channel, generator=gen), snr, rate)
+    """The σ-GenIB ``channel``: a function tokens → T → channel → R (``jscc.model.through_link``)
+    at ``snr`` (B,), ``rate`` (B,), ``channel`` type, noise from ``gen``."""
+    return lambda t: jm.through_link(enc, dec, t, snr, rate, channel, gen)
 
 
 @torch.no_grad()
 def evaluate(models, task, images, rates, batch=250):
-    """Tokenizer-card scores and the link's PSNR table on ``images`` (N, 3, 64, 64)."""
+    """Tokenizer-card scores and the link's PSNR table on ``images`` (N, 3, 64, 64).
+
+    Returns ``{"tokenizer": {condition: {"psnr_db", "ssim"}}, "link": {"<channel>/<snr>dB/r<rate>": PSNR dB}}``."""
     tok, det, enc, dec = models
     for m in models:
         m.eval()
     scores = {"tokenizer": task.evaluate(tok, det, False)}
     scores["tokenizer"].pop("latent_std_per_dim", None)
     link = {}
-    for channel in CHANNELS:
-        for snr_db in EVAL_SNRS:
-            for rate in rates:
-                gen = torch.Generator().manual_seed(1000 + int(snr_db * 10) + rate)
-                vals = []
-                for i in range(0, len(images), batch):
-                    x = images[i:i + batch]
-                    n = len(x)
-                    snr, r = torch.full((n,), float(snr_db)), torch.full((n,), float(rate))
-                    y = det(link_fn(enc, dec, snr, r, channel, gen)(tok(x))).clamp(0, 1)
-                    vals.append(psnr(y, x))
-                link[f"{channel}/{snr_db:g}dB/r{rate}"] = round(torch.cat(vals).mean().item(), 4)
+    for key, channel, snr_db, rate, gen in jm.eval_grid(EVAL_SNRS, rates):
+        vals = []
+        for i in range(0, len(images), batch):
+            x = images[i:i + batch]
+            n = len(x)
+            snr, r = torch.full((n,), float(snr_db)), torch.full((n,), float(rate))
+            y = det(link_fn(enc, dec, snr, r, channel, gen)(tok(x))).clamp(0, 1)
+            vals.append(metrics.psnr(y.numpy(), x.numpy(), peak=1.0))
+        link[key] = round(float(np.concatenate(vals).mean()), 4)
     scores["link"] = link
     for m in models:
         m.train()
@@ -138,10 +142,12 @@ def evaluate(models, task, images, rates, batch=250):
 
 
 def main(argv=None):
+    """Run the command line ``argv``: score, fine-tune, score again, export and extend the cards.
+
+    Returns ``{"before", "after", "steps", "train_minutes", "started_from"}`` (also ``<out>/metrics.json``)."""
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    loop.seed_everything(args.seed, args.threads)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     models, paths, meta, shape = load_shipped(args.tokens, args.variant)
@@ -149,72 +155,35 @@ def main(argv=None):
     rates = json.loads(meta["enc"]["rates"])
     task = ImageTask(types.SimpleNamespace(corpus=args.corpus, tokens=args.tokens, token_dim=shape["token_dim"],
                                            batch=args.batch), out)
-    test = task._tensor(task.test[:args.n_test])
-    params = [p for m in models for p in m.parameters()]
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    rng = np.random.default_rng(args.seed)
-    step, elapsed = 0, 0.0
-    ckpt = out / "checkpoint.pt"
+    test = task.tensor(task.test[:args.n_test])
+    run = loop.TrainLoop(out, dict(zip(("tok", "det", "enc", "dec"), models)), lr=args.lr, seed=args.seed,
+                         minutes=args.minutes, steps=args.steps, warmup=50, log_every=50, save_every=500)
+    if args.resume:
+        run.resume()
     before_path = out / "before.json"
-    if args.resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
-        for m, key in zip(models, ("tok", "det", "enc", "dec")):
-            m.load_state_dict(state[key])
-        opt.load_state_dict(state["opt"])
-        step, elapsed = state["step"], state["elapsed"]
-        gen.set_state(state["gen"]), torch.set_rng_state(state["torch_rng"])
-        rng.bit_generator.state = state["np_rng"]
-        print(f"resumed at step {step} ({elapsed / 60:.1f} min)", flush=True)
     if before_path.is_file():
         before = json.loads(before_path.read_text())
     else:
         print("scoring the shipped models ...", flush=True)
         before = evaluate(models, task, test, rates)
         before_path.write_text(json.dumps(before, indent=1) + "\n")
-
-    def save():
-        torch.save({"tok": tok.state_dict(), "det": det.state_dict(), "enc": enc.state_dict(),
-                    "dec": dec.state_dict(), "opt": opt.state_dict(), "step": step, "elapsed": elapsed,
-                    "gen": gen.get_state(), "torch_rng": torch.get_rng_state(), "np_rng": rng.bit_generator.state},
-                   ckpt)
-
-    budget = args.minutes * 60
-    t_start = time.time() - elapsed
     rate_choices = torch.tensor(rates, dtype=torch.float32)
-    with open(out / "train_log.jsonl", "a") as log:
-        while True:
-            elapsed = time.time() - t_start
-            if elapsed >= budget or (args.steps and step >= args.steps):
-                break
-            frac = min(1.0, max(elapsed / budget, step / args.steps if args.steps else 0.0))
-            for g in opt.param_groups:
-                g["lr"] = args.lr * min(1.0, (step + 1) / 50) * 0.5 * (1 + math.cos(math.pi * frac))
-            x = task._tensor(task.train[rng.integers(0, len(task.train), args.batch)])
-            n = len(x)
-            snr = torch.empty(n).uniform_(args.snr_min, args.snr_max, generator=gen)
-            rate = rate_choices[torch.randint(len(rates), (n,), generator=gen)]
-            channel = CHANNELS[int(torch.randint(2, (1,), generator=gen))]
-            loss, parts = genib.genib_loss(tok, det, x, args.xi, args.lam, args.k, args.c_sigma,
-                                           channel=link_fn(enc, dec, snr, rate, channel, gen))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            step += 1
-            if step % 50 == 0:
-                print(f"step {step} {elapsed / 60:.1f}/{args.minutes:g} min loss {loss.item():.5f}", flush=True)
-                log.write(json.dumps({"step": step, "minutes": elapsed / 60, "loss": loss.item(), **parts}) + "\n")
-                log.flush()
-            if step % 500 == 0:
-                save()
-    save()
+
+    def loss(x):
+        n = len(x)
+        snr = torch.empty(n).uniform_(args.snr_min, args.snr_max, generator=run.gen)
+        rate = rate_choices[torch.randint(len(rates), (n,), generator=run.gen)]
+        channel = CHANNELS[int(torch.randint(2, (1,), generator=run.gen))]
+        return genib.genib_loss(tok, det, x, args.xi, args.lam, args.k, args.c_sigma,
+                                channel=link_fn(enc, dec, snr, rate, channel, run.gen))
+
+    run.fit(loss, sample=lambda rng: task.tensor(task.train[rng.integers(0, len(task.train), args.batch)]))
     after = evaluate(models, task, test, rates)
-    result = {"before": before, "after": after, "steps": step, "train_minutes": round(elapsed / 60, 1),
+    result = {"before": before, "after": after, "steps": run.step, "train_minutes": round(run.elapsed / 60, 1),
               "started_from": {k: model_store.model_id(p) for k, p in paths.items()}}
     (out / "metrics.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(json.dumps({"steps": step, "tokenizer_before": before["tokenizer"], "tokenizer_after": after["tokenizer"]}),
-          flush=True)
+    print(json.dumps({"steps": run.step, "tokenizer_before": before["tokenizer"],
+                      "tokenizer_after": after["tokenizer"]}), flush=True)
     if args.export_dir:
         new_paths = export_all(models, paths, meta, result, args)
         write_cards(result, paths, new_paths, rates, args, argv)
@@ -226,6 +195,8 @@ def main(argv=None):
 
 
 def export_all(models, paths, meta, result, args):
+    """Export the four fine-tuned models to ``--export-dir`` (metadata carried over from the shipped files,
+    parity-checked); returns ``{role: new path}``."""
     tok, det, enc, dec = (m.eval() for m in models)
     s, d = args.tokens, int(meta["tok"]["token_dim"])
     note = (f"fine-tuned through the JSCC (Algorithm 1) from {result['started_from']['tok']}, "
@@ -291,6 +262,7 @@ def _section(result, rates, args, argv, new_paths, kind):
 
 
 def write_cards(result, paths, new_paths, rates, args, argv):
+    """Replace the "Fine-tuned through the JSCC" section of the tokenizer and JSCC cards with this run's tables."""
     card_dir = pathlib.Path(args.card_dir)
     card_dir.mkdir(parents=True, exist_ok=True)
     for card, kind in ((f"image_tokenizer_s{args.tokens}-{args.variant}.md", "tokenizer"),

@@ -18,7 +18,7 @@ import onnx
 import torch
 from onnx import numpy_helper
 
-from .tokenizers import export
+from . import export
 
 
 def _initializers(model):

@@ -11,6 +11,7 @@ from onnx_export.train_tokenizer import main as _main
 
 
 def main(argv=None):
+    """``train_tokenizer.main`` with ``--modality image`` put first; returns what it returns (metrics, paths)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     return _main(["--modality", "image"] + argv, command="onnx_export.train_image_tokenizer")
 

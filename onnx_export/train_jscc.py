@@ -11,33 +11,30 @@ code the GNU Radio channel block runs). Loss: token MSE normalised by each
 token dimension's spread (image, audio), cross-entropy (text).
 ``--fixed-snr`` (and ``--rates 8``) trains a single-SNR reference model.
 
-Seeded and resumable (``--resume``). At the end the test split is scored
+Seeded and resumable (``onnx_export.loop``; ``--resume``). At the end the test split is scored
 over AWGN and Rayleigh at -5…20 dB for every rate; the encoder and decoder
 are exported to ONNX with a parity check, and a model card is written.
 """
 import argparse
 import json
-import math
 import pathlib
 import sys
-import time
 
-import numpy as np
 import torch
 
+from gnuradio.unitocom.core.zoo import DEFAULT_MODELS
+from onnx_export import export, loop
 from onnx_export.jscc import model as jm
 from onnx_export.jscc.data import MODALITIES
-from onnx_export.tokenizers import export
+from onnx_export.jscc.model import CHANNELS, EVAL_SNRS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MODEL_DIR = ROOT / "python_blocks" / "unitocom" / "models"
 CARD_DIR = ROOT / "docs" / "models"
-EVAL_SNRS = (-5, 0, 5, 10, 15, 20)
-CHANNELS = ("awgn", "rayleigh")
-DEFAULT_TOKENIZERS = {"image": "image_tokenizer_s32", "audio": "audio_tokenizer", "text": ""}
 
 
 def parser():
+    """The command line's ``argparse.ArgumentParser`` (flags and defaults as documented in the README)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modality", choices=sorted(MODALITIES), default="image")
     ap.add_argument("--corpus", required=True)
@@ -67,6 +64,8 @@ def parser():
 
 
 def conditions(args, n, gen):
+    """One training step's draws from ``gen``: snr_db (n,) (uniform, or ``--fixed-snr``), rate (n,) from
+    ``--rates``, and one channel type for the batch. Returns (snr_db, rate, channel_type)."""
     rates = torch.tensor(args.rate_list, dtype=torch.float32)
     rate = rates[torch.randint(len(rates), (n,), generator=gen)]
     if args.fixed_snr is not None:
@@ -77,92 +76,54 @@ def conditions(args, n, gen):
     return snr, rate, channel
 
 
-def run_link(enc, dec, x, snr, rate, channel, gen):
-    z = enc(x, snr, rate)
-    y, rel = jm.link(z, snr, rate, channel, generator=gen)
-    return dec(y, rel, snr, rate)
-
-
 @torch.no_grad()
 def evaluate(data, enc, dec, args):
+    """Score the test split over ``jm.eval_grid`` (channels × --eval-snrs × --rates).
+
+    Returns ``{"<channel>/<snr>dB/r<rate>": score}`` in the modality's metric (``data.metric``),
+    rounded to 4 decimals."""
     enc.eval(), dec.eval()
     out = {}
     batches = data.test_batches()
-    for channel in CHANNELS:
-        for snr_db in args.eval_snr_list:
-            for rate in args.rate_list:
-                gen = torch.Generator().manual_seed(1000 + int(snr_db * 10) + rate)
-                decoded = [run_link(enc, dec, b, torch.full((len(b),), float(snr_db)),
-                                    torch.full((len(b),), float(rate)), channel, gen) for b in batches]
-                value = data.score(decoded, batches) if data.modality == "text" else data.score(decoded)
-                out[f"{channel}/{snr_db:g}dB/r{rate}"] = round(value, 4)
+    for key, channel, snr_db, rate, gen in jm.eval_grid(args.eval_snr_list, args.rate_list):
+        decoded = [jm.through_link(enc, dec, b, torch.full((len(b),), float(snr_db)),
+                                   torch.full((len(b),), float(rate)), channel, gen) for b in batches]
+        value = data.score(decoded, batches) if data.modality == "text" else data.score(decoded)
+        out[key] = round(value, 4)
     enc.train(), dec.train()
     return out
 
 
-def save(path, enc, dec, opt, step, elapsed, gen, rng):
-    torch.save({"enc": enc.state_dict(), "dec": dec.state_dict(), "opt": opt.state_dict(), "step": step,
-                "elapsed": elapsed, "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "np_rng": rng.bit_generator.state}, path)
-
-
 def main(argv=None):
+    """Run the command line ``argv``: train, score, export (unless ``--export-dir ''``) and write the card.
+
+    Returns the metrics dict written to ``<out>/metrics.json``."""
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     args.rate_list = sorted({int(r) for r in args.rates.split(",")})
     args.eval_snr_list = [float(s) for s in args.eval_snrs.split(",")]
     if not args.rate_list or min(args.rate_list) < 1 or max(args.rate_list) > args.k_max:
         raise SystemExit(f"--rates must lie in 1..{args.k_max}")
-    torch.manual_seed(args.seed)
-    torch.set_num_threads(args.threads)
+    loop.seed_everything(args.seed, args.threads)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = MODALITIES[args.modality](args.corpus, out, tokenizer=args.tokenizer or DEFAULT_TOKENIZERS[args.modality],
-                                     variant=args.variant, threads=args.threads)
+    tokenizer = args.tokenizer or DEFAULT_MODELS.get(("tokenizer", args.modality), "")
+    data = MODALITIES[args.modality](args.corpus, out, tokenizer=tokenizer, variant=args.variant, threads=args.threads)
     shape = dict(token_dim=data.token_dim, k_max=args.k_max, width=args.width, depth=args.depth, heads=args.heads,
                  fixed_len=data.fixed_len, vocab=data.vocab)
     enc, dec = jm.JSCCEncoder(**shape), jm.JSCCDecoder(**shape)
-    params = list(enc.parameters()) + list(dec.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    rng = np.random.default_rng(args.seed)
-    step, elapsed = 0, 0.0
-    ckpt = out / "checkpoint.pt"
-    if args.resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
-        enc.load_state_dict(state["enc"]), dec.load_state_dict(state["dec"]), opt.load_state_dict(state["opt"])
-        step, elapsed = state["step"], state["elapsed"]
-        gen.set_state(state["gen"]), torch.set_rng_state(state["torch_rng"])
-        rng.bit_generator.state = state["np_rng"]
-        print(f"resumed at step {step} ({elapsed / 60:.1f} min)", flush=True)
-    budget = args.minutes * 60
-    t_start = time.time() - elapsed
-    with open(out / "train_log.jsonl", "a") as log:
-        while True:
-            now = time.time() - t_start
-            if now >= budget or (args.steps and step >= args.steps):
-                break
-            frac = min(1.0, max(now / budget, step / args.steps if args.steps else 0.0))
-            for g in opt.param_groups:
-                g["lr"] = args.lr * min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * frac))
-            x = data.batch(rng, args.batch)
-            snr, rate, channel = conditions(args, len(x), gen)
-            loss = data.loss(run_link(enc, dec, x, snr, rate, channel, gen), x)
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            step += 1
-            if step % 100 == 0:
-                print(f"step {step} {now / 60:.1f}/{args.minutes:g} min loss {loss.item():.4f}", flush=True)
-                log.write(json.dumps({"step": step, "minutes": now / 60, "loss": loss.item()}) + "\n")
-                log.flush()
-            if step % 1000 == 0:
-                save(ckpt, enc, dec, opt, step, now, gen, rng)
-    elapsed = time.time() - t_start
-    save(ckpt, enc, dec, opt, step, elapsed, gen, rng)
-    metrics = {"metric": data.metric, "scores": evaluate(data, enc, dec, args), "steps": step,
-               "train_minutes": round(elapsed / 60, 1), "params": jm.params(enc) + jm.params(dec)}
+    run = loop.TrainLoop(out, {"enc": enc, "dec": dec}, lr=args.lr, seed=args.seed, minutes=args.minutes,
+                         steps=args.steps, warmup=100, log_every=100, save_every=1000)
+    if args.resume:
+        run.resume()
+
+    def loss(x):
+        snr, rate, channel = conditions(args, len(x), run.gen)
+        return data.loss(jm.through_link(enc, dec, x, snr, rate, channel, run.gen), x)
+
+    run.fit(loss, sample=lambda rng: data.batch(rng, args.batch))
+    metrics = {"metric": data.metric, "scores": evaluate(data, enc, dec, args), "steps": run.step,
+               "train_minutes": round(run.elapsed / 60, 1), "params": jm.params(enc) + jm.params(dec)}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     print(json.dumps(metrics), flush=True)
     if args.export_dir:
@@ -172,6 +133,7 @@ def main(argv=None):
 
 
 def examples(data, args, n, length):
+    """Random encoder inputs for export and parity: (tokens (n, length, d) or ids (n, length), snr_db, rate)."""
     rate = torch.tensor([float(args.rate_list[i % len(args.rate_list)]) for i in range(n)])
     snr = torch.linspace(-5, 20, n)
     if data.vocab:
@@ -182,6 +144,7 @@ def examples(data, args, n, length):
 
 
 def export_models(data, enc, dec, args, metrics):
+    """Export T and R to ``--export-dir`` with metadata and check both against onnxruntime; returns [enc, dec] paths."""
     enc.eval(), dec.eval()
     length = data.fixed_len or 20
     common = {"modality": data.modality, "token_len": data.token_len, "token_dim": str(data.token_dim),
@@ -211,6 +174,7 @@ def export_models(data, enc, dec, args, metrics):
 
 
 def write_card(data, args, metrics, paths, argv):
+    """Write the model card ``<card-dir>/<card_name>.md``: command, training, the score table per channel and rate."""
     scores = metrics["scores"]
     head = "| channel | rate (symbols/token) | " + " | ".join(f"{s:g} dB" for s in args.eval_snr_list) + " |"
     rows = [head, "|---|---|" + "---|" * len(args.eval_snr_list)]

@@ -6,7 +6,7 @@
     ./unitocom python -m onnx_export.train_tokenizer --modality audio --corpus data/clevr64 \\
         --variant genib --minutes 55 --out runs/audio-genib
 
-Seeded and resumable (``--resume`` continues from ``<out>/checkpoint.pt``,
+Seeded and resumable (``onnx_export.loop``; ``--resume`` continues from ``<out>/checkpoint.pt``,
 with optimizer, step and random state). Training stops after ``--minutes``
 of wall time or ``--steps``; then the test split is scored noiseless and
 through Rayleigh block fading at 0, 10 and 20 dB (fixed-mapping token link,
@@ -20,16 +20,13 @@ sample in [--snr-min, --snr-max] dB, Rayleigh or AWGN at random.
 """
 import argparse
 import json
-import math
 import pathlib
-import random
 import sys
-import time
 
-import numpy as np
 import torch
 
-from onnx_export.tokenizers import export, genib
+from onnx_export import export, loop
+from onnx_export.tokenizers import genib
 from onnx_export.tokenizers.tasks import TASKS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -38,6 +35,7 @@ CARD_DIR = ROOT / "docs" / "models"
 
 
 def parser():
+    """The command line's ``argparse.ArgumentParser`` (flags and defaults as documented in the README)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--modality", choices=sorted(TASKS), default="image")
     ap.add_argument("--corpus", required=True)
@@ -70,6 +68,8 @@ def parser():
 
 
 def make_link(args, gen):
+    """The channel of the training steps: tokens (B, S, d) → tokens after ``genib.token_channel``,
+    with an SNR per sample uniform in [--snr-min, --snr-max] dB and Rayleigh or AWGN at random (from ``gen``)."""
     def link(tokens):
         snr = torch.empty(tokens.shape[0]).uniform_(args.snr_min, args.snr_max, generator=gen)
         kind = "rayleigh" if torch.rand(1, generator=gen).item() < 0.5 else "awgn"
@@ -77,77 +77,36 @@ def make_link(args, gen):
     return link
 
 
-def save(path, tok, det, opt, step, elapsed, epoch, gen, rng):
-    torch.save({"tok": tok.state_dict(), "det": det.state_dict(), "opt": opt.state_dict(), "step": step,
-                "elapsed": elapsed, "epoch": epoch, "gen": gen.get_state(), "torch_rng": torch.get_rng_state(),
-                "np_rng": rng.bit_generator.state}, str(path) + ".tmp")
-    pathlib.Path(str(path) + ".tmp").replace(path)
-
-
 def main(argv=None, command="onnx_export.train_tokenizer"):
+    """Run the command line ``argv``: train, evaluate, export and write the card.
+
+    Returns (metrics dict as in ``<out>/metrics.json``, [tokenizer path, de-tokenizer path]);
+    ``command`` is the module name the card records."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    random.seed(args.seed)
+    loop.seed_everything(args.seed, args.threads)
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     task = TASKS[args.modality](args, out)
     vae = args.variant == "vae"
     tok, det = task.models(vae)
-    params = list(tok.parameters()) + list(det.parameters())
-    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=args.weight_decay)
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    rng = np.random.default_rng(args.seed)
-    step, elapsed, epoch = 0, 0.0, 0
-    ckpt = out / "checkpoint.pt"
-    if args.resume and ckpt.is_file():
-        state = torch.load(ckpt, weights_only=False)
-        tok.load_state_dict(state["tok"]), det.load_state_dict(state["det"]), opt.load_state_dict(state["opt"])
-        step, elapsed, epoch = state["step"], state["elapsed"], state["epoch"]
-        gen.set_state(state["gen"]), torch.set_rng_state(state["torch_rng"])
-        rng = np.random.default_rng()
-        rng.bit_generator.state = state["np_rng"]
-        print(f"resumed at step {step} ({elapsed / 60:.1f} min)", flush=True)
-    link = make_link(args, gen)
-    budget = args.minutes * 60
-    t_start = time.time() - elapsed
-    done = False
-    with open(out / "train_log.jsonl", "a") as log:
-        while not done:
-            for x in task.batches(rng):
-                frac = min(1.0, (time.time() - t_start) / budget)
-                for g in opt.param_groups:                   # warm-up, then cosine decay over the budget
-                    g["lr"] = args.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * frac))
-                channel = link if torch.rand(1, generator=gen).item() < args.channel_prob else None
-                if vae:
-                    loss, parts = genib.vae_loss(tok, det, x, args.xi, channel)
-                else:
-                    loss, parts = genib.genib_loss(tok, det, x, args.xi, args.lam, args.k, args.c_sigma, channel)
-                opt.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, 1.0)
-                opt.step()
-                step += 1
-                now = time.time() - t_start
-                if step % 50 == 0:
-                    rate = step * args.batch / max(now, 1e-9)
-                    print(f"step {step} epoch {epoch} {now / 60:.1f}/{args.minutes:.0f} min loss {loss.item():.4f} "
-                          + " ".join(f"{k} {v:.4f}" for k, v in parts.items()) + f" {rate:.0f} items/s",
-                          flush=True)
-                    log.write(json.dumps({"step": step, "minutes": now / 60, "loss": loss.item(), **parts}) + "\n")
-                    log.flush()
-                if step % 500 == 0:
-                    save(ckpt, tok, det, opt, step, now, epoch, gen, rng)
-                if now >= budget or (args.steps and step >= args.steps):
-                    done = True
-                    break
-            epoch += 1
-    elapsed = time.time() - t_start
-    save(ckpt, tok, det, opt, step, elapsed, epoch, gen, rng)
+    run = loop.TrainLoop(out, {"tok": tok, "det": det}, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
+                         minutes=args.minutes, steps=args.steps, warmup=200, cosine_over_steps=False,
+                         log_every=50, save_every=500)
+    if args.resume:
+        run.resume()
+    link = make_link(args, run.gen)
+
+    def loss(x):
+        channel = link if torch.rand(1, generator=run.gen).item() < args.channel_prob else None
+        if vae:
+            return genib.vae_loss(tok, det, x, args.xi, channel)
+        return genib.genib_loss(tok, det, x, args.xi, args.lam, args.k, args.c_sigma, channel)
+
+    run.fit(loss, epoch=task.batches)
     tok.eval(), det.eval()
     metrics = task.evaluate(tok, det, vae)
-    metrics.update({"steps": step, "epochs": epoch, "train_minutes": round(elapsed / 60, 1)})
+    metrics.update({"steps": run.step, "epochs": run.epoch, "train_minutes": round(run.elapsed / 60, 1)})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
     print(json.dumps({k: v for k, v in metrics.items() if k != "latent_std_per_dim"}), flush=True)
     paths = export_models(task, tok, det, args, metrics)
@@ -156,6 +115,9 @@ def main(argv=None, command="onnx_export.train_tokenizer"):
 
 
 def export_models(task, tok, det, args, metrics):
+    """Export the trained pair to ``--export-dir`` with metadata and check both against onnxruntime.
+
+    Returns [tokenizer path, de-tokenizer path]."""
     common = {"modality": args.modality, "token_len": task.token_len, "token_dim": str(args.token_dim),
               "n_symbols": task.n_symbols, "variant": args.variant,
               "train_data": f"CLEVR-style corpus {pathlib.Path(args.corpus).name} (train split; seed in its meta.json)",
@@ -177,6 +139,7 @@ def export_models(task, tok, det, args, metrics):
 
 
 def write_card(task, args, metrics, paths, command, argv):
+    """Write the model card ``<card-dir>/<name>_tokenizer<suffix>-<variant>.md`` (command, training, test table)."""
     card_dir = pathlib.Path(args.card_dir)
     card_dir.mkdir(parents=True, exist_ok=True)
     objective = ("σ-GenIB, ξ = %g, λ = %g, K = %d, C_σ = %g" % (args.xi, args.lam, args.k, args.c_sigma)

@@ -19,7 +19,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python_blocks"))
 
-from gnuradio.unitocom import model_store  # noqa: E402
+from gnuradio.unitocom.runtime import model_store  # noqa: E402
 
 
 def main(argv=None):

@@ -18,8 +18,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from gnuradio import gr  # noqa: E402
 
-from gnuradio.unitocom import ber_theory  # noqa: E402
-from gnuradio.unitocom.link_sim import ber_point  # noqa: E402
+from gnuradio.unitocom.dsp import ber_theory  # noqa: E402
+from gnuradio.unitocom.apps.link_sim import ber_point  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SWEEPS = {"awgn": np.arange(0, 13, 2.0), "rayleigh": np.arange(0, 31, 5.0)}

@@ -20,9 +20,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from gnuradio.unitocom import model_store  # noqa: E402
+from gnuradio.unitocom.runtime import model_store  # noqa: E402
 from gnuradio.unitocom.data.corpus import make_item  # noqa: E402
-from gnuradio.unitocom.onnx_session import make_session  # noqa: E402
+from gnuradio.unitocom.runtime.onnx_session import make_session  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

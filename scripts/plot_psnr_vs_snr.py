@@ -27,8 +27,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "python_blocks"))
 
 from gnuradio.unitocom.baselines import separate  # noqa: E402
+from gnuradio.unitocom.core import metrics  # noqa: E402
 from gnuradio.unitocom.data import corpus  # noqa: E402
-from gnuradio.unitocom.flowgraph_runner import compile_flowgraph, flowgraph_path, load_flowgraph_class  # noqa: E402
+from gnuradio.unitocom.apps.flowgraph_runner import compile_flowgraph, flowgraph_path, load_flowgraph_class  # noqa: E402
 
 TOKENS = 32     # S of the bundled image tokenizer the link uses
 
@@ -56,9 +57,9 @@ def separate_points(ladders, fallback, channel, snrs, n_symbols, seed):
         for ladder in ladders:
             h = separate.fading(channel, rng)
             rec, _ = separate.send_ldpc(ladder, n_symbols, snr, h, rng, fallback)
-            lp.append(separate.psnr(rec, ladder.image))
+            lp.append(metrics.psnr(rec, ladder.image))
             rec, _ = separate.send_capacity(ladder, n_symbols, snr, h, fallback)
-            cp.append(separate.psnr(rec, ladder.image))
+            cp.append(metrics.psnr(rec, ladder.image))
         ldpc_psnr.append(float(np.mean(lp)))
         cap_psnr.append(float(np.mean(cp)))
         print(f"  separate {channel:8s} {snr:5.1f} dB n={n_symbols:4d}: LDPC+16QAM {ldpc_psnr[-1]:.2f} dB, "
@@ -86,7 +87,7 @@ def main(argv=None):
     cls = load_flowgraph_class(compile_flowgraph(flowgraph_path("sim/image_link.grc"), tempfile.mkdtemp()))
 
     res = {"n_images": args.n_images, "snr_db": snrs, "fallback_psnr": float(np.mean(
-        [separate.psnr(fallback, img) for img in images])), "curves": {}, "sweep": {}}
+        [metrics.psnr(fallback, img) for img in images])), "curves": {}, "sweep": {}}
     for channel in ("awgn", "rayleigh"):
         for rate in rates:
             n = TOKENS * rate

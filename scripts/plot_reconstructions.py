@@ -10,10 +10,10 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from gnuradio.unitocom import channel_math as cm
-from gnuradio.unitocom import model_store
+from gnuradio.unitocom.dsp import channel_math as cm
+from gnuradio.unitocom.runtime import model_store
 from gnuradio.unitocom.data.corpus import make_item
-from gnuradio.unitocom.onnx_session import make_session
+from gnuradio.unitocom.runtime.onnx_session import make_session
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 

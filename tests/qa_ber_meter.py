@@ -41,5 +41,19 @@ class qa_ber_meter(gr_unittest.TestCase):
             ber_meter(skip=-1)
 
 
+    def test_more_bad_arguments(self):
+        for kwargs in ({"skip": None}, {"skip": "3"}, {"skip": 1.5}, {"skip": float("nan")}, {"label": None}):
+            with self.assertRaises(ValueError, msg=str(kwargs)):
+                ber_meter(**kwargs)
+
+    def test_any_byte_values_count_by_their_lsb(self):
+        ref = np.arange(256, dtype=np.uint8)
+        rx = ref ^ np.uint8(0xFE)                  # every bit but the LSB flipped
+        rx[::2] ^= 1                               # and the LSB of every other item
+        meter = self.run_meter(ref, rx, label="", skip=2 ** 70)
+        self.assertEqual(meter.bits(), 0)
+        meter = self.run_meter(ref, rx, label="")
+        self.assertEqual((meter.errors(), meter.bits()), (128, 256))
+
 if __name__ == "__main__":
     gr_unittest.run(qa_ber_meter)

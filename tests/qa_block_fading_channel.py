@@ -45,7 +45,7 @@ class qa_block_fading_channel(gr_unittest.TestCase):
 
     def test_rayleigh_mean_gain_within_2_percent(self):
         coherence, n_fades = 8, 40_000
-        blk = block_fading_channel("rayleigh", 200.0, coherence, seed=11)
+        blk = block_fading_channel("rayleigh", 100.0, coherence, seed=11)
         y, tags = run_chain(ones(coherence * n_fades), [], blk)
         h = np.array([v for _, v in tag_values(tags, "h")])
         self.assertEqual(len(h), n_fades)
@@ -55,11 +55,11 @@ class qa_block_fading_channel(gr_unittest.TestCase):
         # |h|² is exponential: P(|h|² < 0.1) = 1 - e^-0.1
         self.assertLess(abs(np.mean(np.abs(h) ** 2 < 0.1) - (1 - np.exp(-0.1))), 0.01)
         # the output really is h·x over each coherence block (noise negligible)
-        self.assertTrue(np.allclose(y, np.repeat(h, coherence), atol=1e-6))
+        self.assertTrue(np.allclose(y, np.repeat(h, coherence), atol=1e-4))
 
     def test_rician_k_factor(self):
         k = 4.0
-        blk = block_fading_channel("rician", 200.0, 1, k, seed=3)
+        blk = block_fading_channel("rician", 100.0, 1, k, seed=3)
         _, tags = run_chain(ones(50_000), [], blk)
         h = np.array([v for _, v in tag_values(tags, "h")])
         self.assertLess(abs(np.mean(np.abs(h) ** 2) - 1), 0.02)
@@ -68,12 +68,12 @@ class qa_block_fading_channel(gr_unittest.TestCase):
 
     def test_one_fade_per_frame_at_length_tags(self):
         lengths = [50, 20, 70]
-        blk = block_fading_channel("rayleigh", 200.0, 0, seed=2)
+        blk = block_fading_channel("rayleigh", 100.0, 0, seed=2)
         y, tags = run_chain(ones(140), length_tags(lengths), blk)
         h_tags = tag_values(tags, "h")
         self.assertEqual([o for o, _ in h_tags], [0, 50, 70])
         for (o, h), n in zip(h_tags, lengths):
-            self.assertTrue(np.allclose(y[o:o + n], h, atol=1e-6))
+            self.assertTrue(np.allclose(y[o:o + n], h, atol=1e-4))
         self.assertEqual(len(tag_values(tags, "packet_len")), 3)   # input tags pass on
 
     def test_same_seed_same_output(self):
@@ -113,17 +113,51 @@ class qa_block_fading_channel(gr_unittest.TestCase):
     def test_non_finite_samples_are_zeroed_not_fatal(self):
         x = ones(100)
         x[[3, 50]] = [np.nan, np.inf]
-        y, _ = run_chain(x, [], block_fading_channel("awgn", 300.0, 0, seed=1))
+        y, _ = run_chain(x, [], block_fading_channel("awgn", 100.0, 0, seed=1))
         self.assertEqual(len(y), 100)
         self.assertTrue(np.all(np.isfinite(y)))
         self.assertAlmostEqual(abs(y[3]), 0.0, places=6)
-        self.assertAlmostEqual(abs(y[4]), 1.0, places=6)
+        self.assertAlmostEqual(abs(y[4]), 1.0, places=4)
 
     def test_untagged_stream_in_frame_mode_is_one_fade(self):
-        y, tags = run_chain(ones(300), [], block_fading_channel("rayleigh", 300.0, 0, seed=4))
+        y, tags = run_chain(ones(300), [], block_fading_channel("rayleigh", 100.0, 0, seed=4))
         self.assertEqual(len(tag_values(tags, "h")), 1)
-        self.assertTrue(np.allclose(y, y[0], atol=1e-6))
+        self.assertTrue(np.allclose(y, y[0], atol=1e-4))
 
+
+    def test_bad_arguments_are_sentences(self):
+        nan, inf = float("nan"), float("inf")
+        for kwargs in ({"snr_db": -4000}, {"snr_db": 101}, {"snr_db": nan}, {"snr_db": "high"}, {"snr_db": None},
+                       {"channel_type": "rician", "k_factor": nan}, {"channel_type": "rician", "k_factor": inf},
+                       {"k_factor": "x"}, {"k_factor": -0.5}, {"coherence_len": None}, {"coherence_len": "8"},
+                       {"coherence_len": 2 ** 70}, {"coherence_len": inf}, {"signal_power": inf},
+                       {"signal_power": 1e30}, {"signal_power": None}, {"seed": 1.5}, {"seed": "x"}, {"seed": None},
+                       {"seed": nan}, {"len_tag_key": 5}, {"len_tag_key": None}):
+            with self.assertRaises(ValueError, msg=str(kwargs)) as ctx:
+                block_fading_channel(**kwargs)
+            self.assertRegex(str(ctx.exception), r"must be", msg=str(kwargs))
+        block_fading_channel(seed=-1)                         # a fresh seed
+        block_fading_channel("rician", -50.0, 0, 1e6, 1e-20, 2 ** 64)
+
+    def test_hostile_ctrl_messages_and_samples_are_dropped_or_zeroed(self):
+        blk = block_fading_channel("rayleigh", 10.0, 4, seed=1)
+        hostile = [pmt.to_pmt({"snr_db": -4000.0}), pmt.to_pmt({"snr_db": float("nan")}), pmt.to_pmt({"snr_db": 1e308}),
+                   pmt.cons(pmt.intern("snr_db"), pmt.from_uint64(2 ** 64 - 1)), pmt.to_pmt({"snr_db": True}),
+                   pmt.to_pmt({"snr_db": 1 + 2j}), pmt.PMT_NIL, pmt.init_u8vector(100_000, [0] * 100_000),
+                   pmt.cons(pmt.to_pmt({"snr_db": "x"}), pmt.init_f32vector(1, [0.0])), pmt.from_double(3.0)]
+        for msg in hostile:                                   # the handler, called as the scheduler would
+            blk._on_ctrl(msg)
+        self.assertEqual(blk.snr_db(), 10.0)
+        blk._on_ctrl(pmt.cons(pmt.to_pmt({"snr_db": 20}), pmt.init_u8vector(0, [])))    # a PDU's metadata
+        self.assertEqual(blk.snr_db(), 20.0)
+        x = ones(64)
+        x[[1, 9, 17]] = [3e38, np.inf, complex(np.nan, 0)]
+        y, tags = run_chain(x, [make_tag(5, "packet_len", pmt.from_uint64(2 ** 64 - 1)),
+                                make_tag(5, "h", pmt.intern("x"))], blk)
+        self.assertEqual(len(y), 64)
+        self.assertTrue(np.all(np.isfinite(y)))
+        self.assertTrue(y[9] == 0 and y[17] == 0)
+        self.assertEqual(len(tag_values(tags, "noise_var")), 16)
 
 if __name__ == "__main__":
     gr_unittest.run(qa_block_fading_channel)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """QA for csi_equalizer."""
 import numpy as np
+import pmt
 from gnuradio import gr_unittest
 
 from unitocom_testing import make_tag, run_chain, tag_values
@@ -57,6 +58,29 @@ class qa_csi_equalizer(gr_unittest.TestCase):
         self.assertEqual(blk.unequalized_samples, 40)
         self.assertEqual([o for o, _ in tag_values(out_tags, "eq_gain")], [40])
 
+
+    def test_more_bad_arguments(self):
+        for kwargs in ({"method": None}, {"method": ["zf"]}, {"signal_power": "1"}, {"signal_power": None},
+                       {"signal_power": float("inf")}, {"signal_power": 1e30}):
+            with self.assertRaises(ValueError, msg=str(kwargs)):
+                csi_equalizer(**kwargs)
+
+    def test_hostile_tags_and_samples(self):
+        # h beyond tags.MAX_ABS_H, σ² of no SNR in -50…100 dB, wrong types, two tags at
+        # one offset (the valid one holds); NaN/Inf/huge samples come out as 0.
+        x = symbols(100)
+        x[[50, 51, 52]] = [np.nan, np.inf, 3e38]
+        tags = [make_tag(0, "h", 0.5 + 0j), make_tag(0, "noise_var", 0.01), make_tag(0, "h", 1e30),
+                make_tag(10, "h", pmt.intern("x")), make_tag(10, "noise_var", 1e30), make_tag(20, "h", pmt.PMT_T),
+                make_tag(20, "noise_var", pmt.from_uint64(2 ** 64 - 1)), make_tag(30, "h", pmt.make_dict()),
+                make_tag(30, "noise_var", -0.0), make_tag(40, "noise_var", pmt.from_complex(1j))]
+        y, out_tags = run_chain(x, tags, csi_equalizer("mmse"))
+        self.assertEqual(len(y), 100)
+        self.assertTrue(np.all(np.isfinite(y)))
+        self.assertTrue(np.all(y[50:53] == 0))
+        good = np.delete(np.arange(100), [50, 51, 52])
+        self.assertTrue(np.allclose(y[good], x[good] * 0.5 / (0.25 + 0.01), rtol=1e-5))
+        self.assertEqual([o for o, _ in tag_values(out_tags, "eq_gain")], [0])
 
 if __name__ == "__main__":
     gr_unittest.run(qa_csi_equalizer)

@@ -47,5 +47,34 @@ class qa_image_sink(gr_unittest.TestCase):
         self.assertGreater(min(sink.psnr_values()), 100)              # identical images
 
 
+    def test_more_bad_arguments(self):
+        with tempfile.NamedTemporaryFile() as f:
+            for args in (("", "a/b"), ("", None), (5, "x"), (None, "x"), (f.name + "/sub", "x")):
+                with self.assertRaises(ValueError, msg=str(args)):
+                    image_sink(*args)
+
+    def test_hostile_pdus_are_dropped_or_unscored(self):
+        ref = scene_image("test", 1, 0)
+        sink = image_sink("", "x")
+        scene = {"split": "test", "scene_index": 1, "corpus_seed": 0}
+        hostile = [pmt.cons(pmt.make_dict(), pmt.init_u8vector(10 ** 6, [0] * 10 ** 6)), pmt.PMT_NIL,
+                   pmt.cons(pmt.PMT_T, pmt.init_u8vector(12288, ref.ravel().tolist())),
+                   pmt.cons(pmt.make_dict(), pmt.init_s32vector(12288, [0] * 12288)), pmt.from_uint64(2 ** 64 - 1)]
+        unscored = [dict(scene, scene_index=-1), dict(scene, corpus_seed=pmt.from_uint64(2 ** 64 - 1)),
+                    dict(scene, scene_index=True), dict(scene, split=5), {"split": "test"}]
+        for msg in hostile:
+            sink._on_pdu(msg)
+        def image(meta):
+            m = pmt.make_dict()
+            for k, v in meta.items():
+                m = pmt.dict_add(m, pmt.intern(k), v if isinstance(v, pmt.pmt_python.pmt_base) else pmt.to_pmt(v))
+            return pmt.cons(m, pmt.init_u8vector(12288, ref.ravel().tolist()))
+        for meta in unscored:
+            sink._on_pdu(image(meta))
+        sink._on_pdu(image(dict(scene, frame_id=pmt.from_uint64(2 ** 64 - 1))))
+        self.assertEqual(sink.n_images(), len(unscored) + 1)
+        self.assertEqual(len(sink.psnr_values()), 1)
+        self.assertGreater(sink.psnr_values()[0], 99)
+
 if __name__ == "__main__":
     gr_unittest.run(qa_image_sink)

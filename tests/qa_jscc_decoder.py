@@ -6,24 +6,37 @@ import numpy as np
 import pmt
 from gnuradio import blocks, gr, gr_unittest
 
-from unitocom_testing import FIXTURE_MODELS, make_tag
+from unitocom_testing import FIXTURE_MODELS, make_tag, message_collector, pdu, pdu_source, run_flowgraph, unpack
 
 os.environ["UNITOCOM_MODEL_DIR"] = str(FIXTURE_MODELS)
-from gnuradio.unitocom import block_fading_channel, jscc_decoder, jscc_encoder, model_store  # noqa: E402
-from gnuradio.unitocom.onnx_session import make_session  # noqa: E402
+from gnuradio.unitocom import block_fading_channel, jscc_decoder, jscc_encoder  # noqa: E402
+from gnuradio.unitocom.runtime import model_store  # noqa: E402
+from gnuradio.unitocom.runtime.onnx_session import make_session  # noqa: E402
 
 DEC8, ENC8 = "test_image_jscc_decoder_s8", "test_image_jscc_encoder_s8"
 TOK8 = model_store.model_id(model_store.find("test_tokenizer_s8", "genib"))
 
 
 def decode(dec, samples, tags):
+    """vector_source(samples, tags) → dec; the token PDUs, once the graph finished by itself."""
     tb = gr.top_block()
     src = blocks.vector_source_c(list(samples), False, 1, tags)
-    sink = blocks.message_debug()
+    sink = message_collector()
     tb.connect(src, dec)
-    tb.msg_connect(dec, "tokens", sink, "store")
-    tb.run()
-    return [sink.get_message(i) for i in range(sink.num_messages())]
+    tb.msg_connect(dec, "tokens", sink, "in")
+    run_flowgraph(tb)
+    return list(sink.messages)
+
+
+def link(enc, dec, msgs, channel=None):
+    """pdu_source(msgs) → enc → [channel] → dec → collector, run to the end; the token PDUs out."""
+    tb = gr.top_block()
+    src, sink = pdu_source(msgs), message_collector()
+    tb.msg_connect(src, "out", enc, "tokens")
+    tb.connect(*([enc] + ([channel] if channel is not None else []) + [dec]))
+    tb.msg_connect(dec, "tokens", sink, "in")
+    run_flowgraph(tb)
+    return sink.pdus()
 
 
 def frame(rng, n_tokens, rate, offset=0, extra=()):
@@ -43,6 +56,18 @@ def reference(y, h, nv, snr_db, rate, n_tokens=8, k=8):
     sess = make_session(str(model_store.find(DEC8, "genib")), 1, "cpu")
     return sess.run(None, {"symbols": sym, "reliability": r, "snr_db": np.array([snr_db], np.float32),
                            "rate": np.array([float(rate)], np.float32)})[0][0].ravel()
+
+
+def text_reference(ids, rate, snr_db):
+    """Ids the text decoder must give for the encoder's noiseless frame (h = 1, σ² from snr_db)."""
+    enc = make_session(str(model_store.find("test_text_jscc_encoder", "vocab")), 1, "cpu")
+    dec = make_session(str(model_store.find("test_text_jscc_decoder", "vocab")), 1, "cpu")
+    feed = {"snr_db": np.array([snr_db], np.float32), "rate": np.array([float(rate)], np.float32)}
+    s = enc.run(None, dict(feed, tokens=np.asarray(ids, np.int64)[None]))[0]
+    nv = 10 ** (-snr_db / 10)
+    sym, rel = np.zeros_like(s), np.zeros(s.shape[:3], np.float32)
+    sym[:, :, :rate], rel[:, :, :rate] = s[:, :, :rate] / (1 + nv), 1 / (1 + nv)
+    return dec.run(None, dict(feed, symbols=sym.astype(np.float32), reliability=rel))[0][0].argmax(-1)
 
 
 class qa_jscc_decoder(gr_unittest.TestCase):
@@ -83,13 +108,16 @@ class qa_jscc_decoder(gr_unittest.TestCase):
         np.testing.assert_allclose(got[0], reference(y0, 1.0, 10 ** -0.3, 3.0, 2), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(got[1], reference(y1, 2.0, 0.5, 3.0, 2), rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(got[2], reference(y2, 2.0, 0.5, 3.0, 2), rtol=1e-4, atol=1e-5)
+        metas = [pmt.to_python(pmt.car(m)) for m in out]
+        self.assertEqual([(m["h"], m["snr_db"]) for m in metas], [(1.0, 3.0), (2.0, 3.0), (2.0, 3.0)])  # h carried over
 
     def test_malformed_frames_are_dropped(self):
         rng = np.random.default_rng(2)
         parts, tags, off = [], [], 0
         nan = frame(rng, 8, 2)
         nan[0][3] = np.nan
-        cases = [frame(rng, 8, 3), frame(rng, 8, 4), nan, frame(rng, 8, 2)]
+        good = frame(rng, 8, 2, extra=[(0, "frame_id", 9)])
+        cases = [frame(rng, 8, 3), frame(rng, 8, 4), nan, frame(rng, 4, 2), good]
         cases[1][1][2] = make_tag(0, "rate", 2)                       # 32 symbols are not 8 × 2
         for z, tg in cases:
             for t in tg:
@@ -100,65 +128,57 @@ class qa_jscc_decoder(gr_unittest.TestCase):
         out = decode(jscc_decoder("image", DEC8, "genib", "", 10.0, "packet_len", "cpu"),
                      np.concatenate(parts + [stray]), tags)
         self.assertEqual(len(out), 1)
+        meta, tokens = unpack(out[0])
+        self.assertEqual((meta["frame_id"], meta["rate"], meta["n_tokens"]), (9, 2, 8))
+        # no CSI tag anywhere: h = 1 at the snr_db argument
+        np.testing.assert_allclose(tokens, reference(good[0], 1.0, 10 ** -1.0, 10.0, 2), rtol=1e-4, atol=1e-5)
 
     def test_link_keeps_every_frame_in_order(self):
         enc = jscc_encoder("image", ENC8, "genib", 8, 10.0, "packet_len", "cpu")
         dec = jscc_decoder("image", DEC8, "genib", ENC8, 10.0, "packet_len", "cpu", 1, 16)
-        tb = gr.top_block()
-        sink = blocks.message_debug()
         channel = block_fading_channel("rayleigh", 10.0, 0, 0.0, 1.0, 1, "packet_len")   # keep a reference:
-        tb.connect(enc, channel, dec)                        # a collected Python block crashes the flowgraph
-        tb.msg_connect(dec, "tokens", sink, "store")
-        tb.start()
-        core = enc.mapper.to_basic_block()
-        rng = np.random.default_rng(3)
-        from unitocom_testing import pdu
-        for i in range(50):
-            core._post(pmt.intern("tokens"), pdu({"model_id": TOK8}, rng.standard_normal(32).astype(np.float32)))
-        core._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
-        tb.wait()
-        metas = [pmt.to_python(pmt.car(sink.get_message(i))) for i in range(sink.num_messages())]
+        rng = np.random.default_rng(3)                     # a collected Python block crashes the flowgraph
+        msgs = [pdu({"model_id": TOK8, "user": i % 3}, rng.standard_normal(32).astype(np.float32))
+                for i in range(50)]
+        out = link(enc, dec, msgs, channel)
+        metas = [m for m, _ in out]
         self.assertEqual([m["frame_id"] for m in metas], list(range(50)))
+        self.assertEqual([m["user"] for m in metas], [i % 3 for i in range(50)])
         self.assertEqual(len({m["h"] for m in metas}), 50)               # one fade per frame
+        for m, tokens in out:
+            self.assertEqual((m["snr_db"], m["rate"], m["n_tokens"], m["n_fades"], m["model_id"], m["jscc_model_id"]),
+                             (10.0, 8, 8, 1, TOK8, enc.model_id))
+            self.assertEqual((tokens.dtype, tokens.shape), (np.float32, (32,)))
+            self.assertTrue(np.all(np.isfinite(tokens)))
 
     def test_a_backlog_of_frames_is_all_delivered_at_the_end(self):
-        # 300 long frames posted at once: the encoder must write every one out before it
+        # 300 long frames queued at once: the encoder must write every one out before it
         # finishes (GNU Radio's pdu_to_tagged_stream, used before, dropped queued PDUs here)
-        from unitocom_testing import pdu
         enc = jscc_encoder("text", "test_text_jscc_encoder", "", 8, 10.0, "packet_len", "cpu", 1, 64)
         dec = jscc_decoder("text", "test_text_jscc_decoder", "", "", 10.0, "packet_len", "cpu", 1, 64)
         channel = block_fading_channel("rayleigh", 10.0, 0, 0.0, 1.0, 1, "packet_len")
-        tb = gr.top_block()
-        sink = blocks.message_debug()
-        tb.connect(enc, channel, dec)
-        tb.msg_connect(dec, "tokens", sink, "store")
-        tb.start()
-        core = enc.mapper.to_basic_block()
         ids = np.random.default_rng(0).integers(0, 64, (300, 50)).astype(np.int32)
-        for row in ids:
-            core._post(pmt.intern("tokens"), pdu({}, row))
-        core._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
-        tb.wait()
+        out = link(enc, dec, [pdu({"row": i}, row) for i, row in enumerate(ids)], channel)
         self.assertEqual(dec.nitems_read(0), 300 * 50 * 8)
-        self.assertEqual(sink.num_messages(), 300)
+        self.assertEqual(len(out), 300)
+        self.assertEqual([m["row"] for m, _ in out], list(range(300)))
+        self.assertEqual([m["frame_id"] for m, _ in out], list(range(300)))
+        for m, got in out:
+            self.assertEqual((got.dtype, got.shape, m["n_tokens"], m["rate"]), (np.int32, (50,), 50, 8))
+            self.assertTrue(np.all((got >= 0) & (got < 64)))
 
     def test_text_frames_become_ids(self):
         enc = jscc_encoder("text", "test_text_jscc_encoder", "", 4, 20.0, "packet_len", "cpu")
         dec = jscc_decoder("text", "test_text_jscc_decoder", "", "test_text_jscc_encoder", 20.0)
-        tb = gr.top_block()
-        sink = blocks.message_debug()
-        tb.connect(enc, dec)
-        tb.msg_connect(dec, "tokens", sink, "store")
-        tb.start()
-        core = enc.mapper.to_basic_block()
-        from unitocom_testing import pdu
-        core._post(pmt.intern("tokens"), pdu({}, np.array([1, 7, 9, 11, 2], np.int32)))
-        core._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
-        tb.wait()
-        self.assertEqual(sink.num_messages(), 1)
-        ids = pmt.s32vector_elements(pmt.cdr(sink.get_message(0)))
-        self.assertEqual(len(ids), 5)
-        self.assertTrue(all(0 <= i < 64 for i in ids))
+        sent = [np.array([1, 7, 9, 11, 2], np.int32), np.array([1, 30, 2], np.int32)]
+        out = link(enc, dec, [pdu({"q": 0}, sent[0]), pdu({"q": 1}, sent[1])])
+        self.assertEqual(len(out), 2)
+        for q, (meta, ids) in enumerate(out):
+            self.assertEqual((meta["q"], meta["n_tokens"], meta["rate"], meta["modality"], meta["model_id"]),
+                             (q, len(sent[q]), 4, "text", "text_vocab"))
+            self.assertEqual((ids.dtype, ids.shape), (np.int32, sent[q].shape))
+            # no channel and no CSI tags: h = 1 at 20 dB; the untrained model's argmax, token by token
+            np.testing.assert_array_equal(ids, text_reference(sent[q], 4, 20.0))
 
 
 if __name__ == "__main__":

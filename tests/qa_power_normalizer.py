@@ -76,5 +76,37 @@ class qa_power_normalizer(gr_unittest.TestCase):
             tb.connect(blocks.vector_source_f([1.0]), power_normalizer())
 
 
+    def test_bad_arguments_are_sentences(self):
+        for kwargs in ({"power": float("inf")}, {"power": 1e30}, {"power": "1"}, {"power": None},
+                       {"len_tag_key": 5}, {"len_tag_key": None}, {"max_frame_len": 1.5}, {"max_frame_len": None},
+                       {"max_frame_len": 2 ** 30}, {"max_frame_len": float("nan")}):
+            with self.assertRaises(ValueError, msg=str(kwargs)) as ctx:
+                power_normalizer(**kwargs)
+            self.assertIn("must be", str(ctx.exception))
+        with self.assertRaises(ValueError):
+            power_normalizer().set_power(float("nan"))
+
+    def test_extreme_power_frames_and_hostile_tags(self):
+        # a frame of tiny samples (float32 power underflows), one of huge samples
+        # (overflows), each scaled in float64; length tags of uint64 / bool /
+        # huge / negative values do not take the block down.
+        lengths = [20, 20, 20]
+        x = frames(lengths, seed=3)
+        x[:20] *= 1e-30
+        x[20:40] *= 1e35
+        tags = length_tags(lengths) + [make_tag(3, "frame_id", pmt.from_uint64(2 ** 64 - 1)),
+                                       make_tag(60, "packet_len", pmt.from_uint64(5)),
+                                       make_tag(65, "packet_len", pmt.PMT_T),
+                                       make_tag(66, "packet_len", pmt.from_uint64(2 ** 64 - 1)),
+                                       make_tag(70, "packet_len", pmt.from_long(-3))]
+        x = np.concatenate([x, frames([15], seed=4)])
+        blk = power_normalizer(max_frame_len=64)
+        y, out_tags = run_chain(x, tags, blk)
+        self.assertEqual(tag_values(out_tags, "packet_len"), [(0, 20), (20, 20), (40, 20), (60, 5)])
+        self.assertTrue(np.all(np.isfinite(y)))
+        for s in (0, 20, 40):
+            self.assertAlmostEqual(np.mean(np.abs(y[s:s + 20]) ** 2), 1.0, places=4)
+        self.assertEqual(blk.dropped_frames(), 3)
+
 if __name__ == "__main__":
     gr_unittest.run(qa_power_normalizer)

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """QA for soft_demapper and the 16-QAM Gray constellation."""
 import numpy as np
+import pmt
 from gnuradio import blocks, digital, gr, gr_unittest
 
 from unitocom_testing import make_tag, run_chain
 from gnuradio.unitocom import qam16_gray, soft_demapper
-from gnuradio.unitocom.constellations import bit_labels
-from gnuradio.unitocom.soft_demapper import llrs
+from gnuradio.unitocom.dsp.constellations import bit_labels
+from gnuradio.unitocom.dsp.constellations import llrs
 
 
 class qa_soft_demapper(gr_unittest.TestCase):
@@ -66,6 +67,33 @@ class qa_soft_demapper(gr_unittest.TestCase):
         self.assertTrue(np.array_equal(bits[16:], bit_labels(c)))   # correct with the gain
         self.assertTrue(np.array_equal(bits[:16], bit_labels(c)))
 
+
+    def test_more_bad_arguments(self):
+        class Broken:
+            def points(self):
+                raise RuntimeError("no points")
+            bits_per_symbol = points
+        for kwargs in ({"constellation": Broken()}, {"noise_var": "1"}, {"noise_var": None}, {"noise_var": 1e31},
+                       {"noise_var": float("nan")}):
+            with self.assertRaises(ValueError, msg=str(kwargs)):
+                soft_demapper(**kwargs)
+
+    def test_hostile_symbols_and_tags(self):
+        c = qam16_gray()
+        p = np.array(c.points())
+        y = np.concatenate([p, p]).astype(np.complex64)
+        y[[3, 4, 5]] = [np.nan, complex(np.inf, 0), 3e38]
+        tags = [make_tag(0, "eq_gain", 1e30), make_tag(0, "eq_noise_var", float("nan")),
+                make_tag(8, "eq_gain", pmt.intern("one")), make_tag(8, "eq_noise_var", -1.0),
+                make_tag(16, "eq_gain", pmt.from_uint64(2 ** 64 - 1)), make_tag(16, "eq_noise_var", 0.01),
+                make_tag(16, "eq_noise_var", pmt.PMT_NIL)]
+        out, _ = run_chain(y, tags, soft_demapper(c, 0.01), out_dtype=np.float32)
+        self.assertEqual(len(out), 4 * 32)
+        llr = out.reshape(-1, 4)
+        self.assertTrue(np.all(np.isfinite(llr)))
+        self.assertTrue(np.all(llr[3:5] == 0))                    # NaN/Inf symbols: erasures
+        good = np.delete(np.arange(32), [3, 4, 5])
+        self.assertTrue(np.array_equal((llr[good] > 0).astype(int), bit_labels(c)[good % 16]))
 
 if __name__ == "__main__":
     gr_unittest.run(qa_soft_demapper)

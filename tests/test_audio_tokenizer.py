@@ -4,11 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from gnuradio.unitocom import audio_features as af
+from gnuradio.unitocom.dsp import audio_features as af
 from gnuradio.unitocom.data import speech
 
 torch = pytest.importorskip("torch")
-from onnx_export.tokenizers import export, genib  # noqa: E402
+from onnx_export import export  # noqa: E402
+from onnx_export.tokenizers import genib  # noqa: E402
 from onnx_export.tokenizers.audio import AudioDetokenizer, AudioTokenizer  # noqa: E402
 
 

@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 
 from gnuradio.unitocom.baselines import ldpc, separate
-from gnuradio.unitocom.constellations import bit_labels, qam16_gray
+from gnuradio.unitocom.core import metrics
 from gnuradio.unitocom.data import corpus
-from gnuradio.unitocom.soft_demapper import llrs
+from gnuradio.unitocom.dsp.constellations import bit_labels, llrs, qam16_gray
 
 CODE = "n_0300_k_0152_gap_03"
 
@@ -112,7 +112,7 @@ def test_ldpc_link_delivers_at_high_snr_and_falls_back_at_low(ladder):
     fallback = np.full((64, 64, 3), 128, np.uint8)
     rng = np.random.default_rng(7)
     rec, q = separate.send_ldpc(ladder, 1024, 20.0, 1.0 + 0j, rng, fallback)
-    assert q is not None and separate.psnr(rec, ladder.image) == pytest.approx(ladder.psnr[q])
+    assert q is not None and metrics.psnr(rec, ladder.image) == pytest.approx(ladder.psnr[q])
     rec, q = separate.send_ldpc(ladder, 1024, -5.0, 1.0 + 0j, rng, fallback)
     assert q is None and rec is fallback
     # too few channel uses for even quality 1

@@ -8,8 +8,8 @@ import re
 import numpy as np
 import pytest
 
-from gnuradio.unitocom import model_store
-from gnuradio.unitocom.onnx_session import make_session
+from gnuradio.unitocom.runtime import model_store
+from gnuradio.unitocom.runtime.onnx_session import make_session
 
 MODELS = sorted(model_store.PACKAGE_MODELS.glob("*.onnx"))
 REQUIRED = ("unitocom.schema", "role", "modality", "token_len", "token_dim", "n_symbols", "version",
@@ -65,7 +65,7 @@ def check_audio_pair(tok, det, meta_t):
     """Log-mel round trip within 0.3 nepers of the card (8 unseen test utterances vs its 300),
     and the same clips through the tokenizer → detokenizer blocks come back as 16 kHz speech
     whose log-mel (re-analysed after Griffin–Lim) stays close to the original's."""
-    from gnuradio.unitocom import audio_features as af
+    from gnuradio.unitocom.dsp import audio_features as af
     from gnuradio.unitocom import detokenizer, tokenizer
     from gnuradio.unitocom.data import speech
     from gnuradio.unitocom.data.corpus import make_item

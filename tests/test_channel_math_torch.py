@@ -4,7 +4,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gnuradio.unitocom import block_fading_channel, channel_math as cm  # noqa: E402
+from gnuradio.unitocom import block_fading_channel  # noqa: E402
+from gnuradio.unitocom.dsp import channel_math as cm  # noqa: E402
 from onnx_export import channel as tch  # noqa: E402
 from unitocom_testing import run_chain, tag_values  # noqa: E402
 
@@ -66,3 +67,24 @@ def test_torch_channel_random_snr_per_row_and_zf_recovers():
     err = torch.mean(torch.abs(x_hat - z) ** 2, dim=1)
     assert torch.all(err[-2:] < 1e-4)                   # 60 dB rows come back
     np.testing.assert_allclose(nv.squeeze().numpy(), 10 ** (-snr.numpy() / 10), rtol=1e-5)
+
+
+def test_training_link_gives_the_decoder_what_the_block_gives_it():
+    # the JSCC decoder's input: training (jscc.model.link, torch) and the GNU Radio decoder
+    # (core.jscc_frame.decoder_input, numpy, on the frame-ordered stream) from the same y, h, σ²
+    from gnuradio.unitocom.core import jscc_frame
+    from onnx_export.jscc import model as jm
+    b, s, k = 3, 5, 8
+    symbols = torch.randn(b, s, k, 2, generator=torch.Generator().manual_seed(0))
+    snr, rate = torch.tensor([-5.0, 5.0, 20.0]), torch.tensor([2.0, 4.0, 8.0])
+    x_hat, rel = jm.link(symbols, snr, rate, "rayleigh", generator=torch.Generator().manual_seed(1))
+    z = torch.complex(symbols[..., 0], symbols[..., 1]).reshape(b, s * k)
+    y, h, nv = tch.fading_channel(z, snr, "rayleigh", generator=torch.Generator().manual_seed(1))
+    for i in range(b):
+        r = int(rate[i])
+        stream = y[i].reshape(s, k)[:, :r].T.reshape(-1).numpy()            # importance first, as on the air
+        h_i, nv_i = np.complex128(h[i, 0].item()), np.float64(nv[i, 0].item())
+        sym, reliability = jscc_frame.decoder_input(stream.astype(np.complex128), h_i, nv_i, s, r, k,
+                                                    lambda shape: np.zeros(shape, np.float32))
+        np.testing.assert_allclose(x_hat[i].numpy(), sym, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(rel[i].numpy(), reliability, rtol=1e-5, atol=1e-6)

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from gnuradio.unitocom.flowgraph_runner import compile_flowgraph
+from gnuradio.unitocom.apps.flowgraph_runner import compile_flowgraph
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PSNR_FLOOR_AWGN_10DB = 26.0   # measured: 27.97 dB mean over 48 images (12 here)

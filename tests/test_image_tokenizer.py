@@ -7,7 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from onnx_export.tokenizers import export, genib  # noqa: E402
+from onnx_export import export  # noqa: E402
+from onnx_export.tokenizers import genib  # noqa: E402
 from onnx_export.tokenizers.image import ImageDetokenizer, ImageTokenizer  # noqa: E402
 
 SMALL = dict(width=32, depth=1, heads=2)
@@ -93,3 +94,24 @@ def test_onnx_export_metadata_and_parity(tmp_path, vae):
     dpath = export.export(det, tok(x)[0] if vae else tok(x), "tokens", ["image"], dict(meta, role="detokenizer"),
                           tmp_path, "image_detokenizer", "genib")
     assert export.check_parity(det, dpath, torch.randn(5, 16, 8))
+
+
+def test_card_scores_are_the_former_torch_formulas():
+    # the tokenizer card's PSNR/SSIM now come from core.metrics (numpy); they are the formulas the
+    # torch evaluation used before (PSNR over all pixels, SSIM with a 7×7 box window, valid positions),
+    # here in float64 so that only the old float32 rounding (≤ 2e-5) is left out
+    from onnx_export.tokenizers.tasks import image_scores
+    gen = torch.Generator().manual_seed(0)
+    x = torch.nn.functional.interpolate(torch.rand(4, 3, 8, 8, generator=gen), size=64, mode="bilinear")
+    y = (x + 0.05 * torch.randn(x.shape, generator=gen)).clamp(0, 1)
+    x64, y64 = x.double(), y.double()
+    psnr = 10 * torch.log10(1.0 / torch.mean((x64 - y64) ** 2, dim=(1, 2, 3)).clamp_min(1e-10))
+    pool = lambda t: torch.nn.functional.avg_pool2d(t, 7, 1)   # noqa: E731
+    mx, my = pool(x64), pool(y64)
+    vx, vy, cxy = pool(x64 * x64) - mx ** 2, pool(y64 * y64) - my ** 2, pool(x64 * y64) - mx * my
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    ssim = (((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx ** 2 + my ** 2 + c1) * (vx + vy + c2))).mean(dim=(1, 2, 3))
+    scores = image_scores(y, x)
+    assert scores.shape == (4, 2)
+    np.testing.assert_allclose(scores[:, 0], psnr.numpy(), rtol=0, atol=1e-9)
+    np.testing.assert_allclose(scores[:, 1], ssim.numpy(), rtol=0, atol=1e-9)

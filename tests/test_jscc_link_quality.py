@@ -10,11 +10,13 @@ import tempfile
 import numpy as np
 import pmt
 import pytest
-from gnuradio import blocks, gr
+from gnuradio import gr
 
-from gnuradio.unitocom import block_fading_channel, jscc_decoder, jscc_encoder, pdu_util
+from gnuradio.unitocom import block_fading_channel, jscc_decoder, jscc_encoder
+from gnuradio.unitocom.runtime import pdu_util
 from gnuradio.unitocom.data import corpus, vocab
-from gnuradio.unitocom.flowgraph_runner import compile_flowgraph, flowgraph_path, load_flowgraph_class
+from gnuradio.unitocom.apps.flowgraph_runner import compile_flowgraph, flowgraph_path, load_flowgraph_class
+from unitocom_testing import message_collector, pdu_source, run_flowgraph
 
 SNRS = (-5, 0, 5, 10, 15, 20)
 
@@ -32,21 +34,20 @@ def text_link(sentences, rate, channel, snr_db, seed):
     enc = jscc_encoder("text", "", "", rate, snr_db, "packet_len", "cpu", 1, 64)
     dec = jscc_decoder("text", "", "", "", snr_db, "packet_len", "cpu", 1, 64)
     chan = block_fading_channel(channel, snr_db, 0, 0.0, 1.0, seed, "packet_len")
-    sink = blocks.message_debug()
+    src = pdu_source([pdu_util.make(pmt.to_pmt({"model_id": "text_vocab", "row": i}), ids)
+                      for i, ids in enumerate(sentences)])
+    sink = message_collector()
     tb = gr.top_block()
+    tb.msg_connect(src, "out", enc, "tokens")
     tb.connect(enc, chan, dec)
-    tb.msg_connect(dec, "tokens", sink, "store")
-    core = enc.mapper.to_basic_block()
-    tb.start()
-    for ids in sentences:
-        core._post(pmt.intern("tokens"), pdu_util.make(pmt.to_pmt({"model_id": "text_vocab"}), ids))
-    core._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
-    tb.wait()
-    assert sink.num_messages() == len(sentences)
+    tb.msg_connect(dec, "tokens", sink, "in")
+    run_flowgraph(tb, timeout=600.0)
+    out = sink.pdus()
+    assert len(out) == len(sentences)
+    assert [meta["row"] for meta, _ in out] == list(range(len(sentences))), "PDUs out of order"
     errors = total = 0
-    for i, ids in enumerate(sentences):
-        got = np.asarray(pmt.to_python(pmt.cdr(sink.get_message(i))))
-        assert got.shape == ids.shape, f"PDU {i} out of order"      # lengths differ: order matters
+    for (meta, got), ids in zip(out, sentences):
+        assert got.shape == ids.shape and meta["n_tokens"] == ids.size, f"PDU {meta['row']}: wrong length"
         errors += int(np.sum(got != ids))
         total += ids.size
     return errors, total

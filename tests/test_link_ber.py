@@ -10,7 +10,7 @@ spread at 20 dB is about 13% (heavy-tailed per-fade BER), too loose for a
 """
 import pytest
 
-from gnuradio.unitocom.link_sim import ber_point
+from gnuradio.unitocom.apps.link_sim import ber_point
 
 POINTS = [  # channel, Eb/N0 dB, symbols, coherence (0 = per 4096-symbol frame)
     ("awgn", 4.0, 100_000, 0),
@@ -31,7 +31,7 @@ def test_ber_matches_closed_form(channel, ebn0, n_symbols, coherence):
 
 
 def test_theory_values_of_the_issue():
-    from gnuradio.unitocom import ber_theory as bt
+    from gnuradio.unitocom.dsp import ber_theory as bt
     for ebn0, want in ((4, 5.86e-2), (8, 9.25e-3), (10, 1.75e-3)):
         assert bt.qam16_ber_awgn(ebn0) == pytest.approx(want, rel=5e-3)
     for ebn0, want in ((10, 4.24e-2), (20, 4.89e-3)):

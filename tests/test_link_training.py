@@ -6,11 +6,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gnuradio.unitocom import model_store  # noqa: E402
+from gnuradio.unitocom.runtime import model_store  # noqa: E402
 from gnuradio.unitocom.data import corpus  # noqa: E402
 from onnx_export import finetune_link, from_onnx, train_jscc  # noqa: E402
 from onnx_export.jscc import model as jm  # noqa: E402
-from onnx_export.tokenizers import export  # noqa: E402
+from onnx_export import export  # noqa: E402
 from onnx_export.tokenizers.image import ImageTokenizer  # noqa: E402
 
 SMALL = dict(width=32, depth=1, heads=2)

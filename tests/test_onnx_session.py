@@ -5,7 +5,7 @@ import pytest
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper  # noqa: E402
 
-from gnuradio.unitocom import onnx_session  # noqa: E402
+from gnuradio.unitocom.runtime import onnx_session  # noqa: E402
 
 
 def tiny_model():

@@ -13,11 +13,13 @@ import pathlib
 import numpy as np
 import torch
 
-from gnuradio.unitocom import audio_features as af
-from gnuradio.unitocom import model_store
+from gnuradio.unitocom.core import metrics
+from gnuradio.unitocom.core.zoo import DEFAULT_MODELS
+from gnuradio.unitocom.dsp import audio_features as af
+from gnuradio.unitocom.runtime import model_store
 from gnuradio.unitocom.data import vocab
 from gnuradio.unitocom.data.loaders import CorpusSplit
-from gnuradio.unitocom.onnx_session import make_session
+from gnuradio.unitocom.runtime.onnx_session import make_session
 
 
 def _cached(path, make):
@@ -30,9 +32,14 @@ def _cached(path, make):
 
 
 class ImageTokens:
+    """Image tokens of the corpus scenes from the shipped ONNX tokenizer ``tokenizer``/``variant``.
+
+    ``train``: (N, S, d) tokens; ``test``: the first ``n_test`` test images' tokens; ``score``: PSNR
+    through the ONNX de-tokenizer; ``loss``: token MSE normalised by each dimension's spread."""
     modality, higher_is_better, metric = "image", True, "psnr_db"
 
-    def __init__(self, corpus, out, tokenizer="image_tokenizer_s32", variant="genib", n_test=500, threads=2):
+    def __init__(self, corpus, out, tokenizer=DEFAULT_MODELS[("tokenizer", "image")], variant="genib", n_test=500,
+                 threads=2):
         self.tok_path = model_store.find(tokenizer, variant)
         self.det_path = model_store.find(tokenizer.replace("tokenizer", "detokenizer"), variant)
         self.tok_meta = model_store.read_metadata(self.tok_path)
@@ -61,26 +68,33 @@ class ImageTokens:
         return np.concatenate(out).astype(np.float32)
 
     def batch(self, rng, n):
+        """``n`` training token sets drawn with ``rng`` (with replacement): tensor (n, S, d)."""
         return torch.from_numpy(self.train[rng.integers(0, len(self.train), n)])
 
     def test_batches(self, n=250):
+        """The test tokens in order, as tensors of up to ``n`` images each: [(≤n, S, d), …]."""
         return [torch.from_numpy(self.test[i:i + n]) for i in range(0, len(self.test), n)]
 
     def score(self, decoded):
-        """PSNR (dB) of the de-tokenized test images, averaged per image."""
+        """Decoded token batches (as ``test_batches``) → mean PSNR (dB) of the de-tokenized test images."""
         y = np.concatenate([self.det.run(None, {"tokens": t.numpy()})[0] for t in decoded])
-        mse = np.mean((np.clip(y, 0, 1) - self.test_images[:len(y)]) ** 2, axis=(1, 2, 3))
-        return float(np.mean(10 * np.log10(1.0 / np.maximum(mse, 1e-10))))
+        return float(np.mean(metrics.psnr(np.clip(y, 0, 1), self.test_images[:len(y)], peak=1.0)))
 
     def loss(self, out, target):
+        """Decoded tokens vs sent tokens (B, S, d) → MSE normalised by each dimension's spread (a scalar tensor)."""
         return torch.mean(((out - target) / self.token_std) ** 2)
 
 
 class AudioTokens(ImageTokens):
+    """Audio tokens of the corpus utterances (25 per second) from the shipped ONNX tokenizer.
+
+    ``train``/``test``: lists of (T, d) token arrays; training batches are random crops of ``CROP``
+    tokens; ``score``: mean absolute log-mel error (nepers) through the ONNX de-tokenizer."""
     modality, higher_is_better, metric = "audio", False, "logmel_l1_nepers"
     CROP = 64                                                         # tokens per training crop (2.56 s)
 
-    def __init__(self, corpus, out, tokenizer="audio_tokenizer", variant="genib", n_test=200, threads=2):
+    def __init__(self, corpus, out, tokenizer=DEFAULT_MODELS[("tokenizer", "audio")], variant="genib", n_test=200,
+                 threads=2):
         self.tok_path = model_store.find(tokenizer, variant)
         self.det_path = model_store.find(tokenizer.replace("tokenizer", "detokenizer"), variant)
         self.tok_meta = model_store.read_metadata(self.tok_path)
@@ -119,6 +133,7 @@ class AudioTokens(ImageTokens):
         return toks
 
     def batch(self, rng, n):
+        """``n`` random crops of ``CROP`` tokens (shorter utterances padded with their last token): (n, CROP, d)."""
         out = np.zeros((n, self.CROP, self.token_dim), np.float32)
         for i, k in enumerate(rng.integers(0, len(self.train), n)):
             t = self.train[k]
@@ -131,17 +146,23 @@ class AudioTokens(ImageTokens):
         return torch.from_numpy(out)
 
     def test_batches(self, n=1):
+        """One tensor (1, T, d) per test utterance (their lengths differ); ``n`` is ignored."""
         return [torch.from_numpy(t[None]) for t in self.test]
 
     def score(self, decoded):
+        """Decoded token batches (as ``test_batches``) → mean absolute log-mel error (nepers) per utterance."""
         errors = []
         for t, mel in zip(decoded, self.test_mels):
             y = self.det.run(None, {"tokens": t.numpy()})[0][0]
-            errors.append(np.mean(np.abs(y - mel)) * af.LOG_SCALE)
+            errors.append(metrics.log_mel_l1(y, mel) * af.LOG_SCALE)
         return float(np.mean(errors))
 
 
 class TextTokens:
+    """Text ids of the corpus questions and captions (the vocabulary is the tokenizer).
+
+    Training batches are ``n`` sentences of one length; ``score``: token error rate of the decoded
+    logits' argmax; ``loss``: cross-entropy."""
     modality, higher_is_better, metric = "text", False, "token_error_rate"
     variant = "vocab"
 
@@ -168,6 +189,7 @@ class TextTokens:
         return {n: np.array(v, np.int64) for n, v in groups.items()}
 
     def batch(self, rng, n):
+        """``n`` training sentences of one length (drawn in proportion to how many have it): ids (n, L)."""
         lengths = sorted(self.train)
         weights = np.array([len(self.train[k]) for k in lengths], float)
         length = lengths[int(rng.choice(len(lengths), p=weights / weights.sum()))]
@@ -175,20 +197,21 @@ class TextTokens:
         return torch.from_numpy(rows[rng.integers(0, len(rows), n)])
 
     def test_batches(self, n=0):
+        """The test sentences grouped by length: [ids (count, L), …] by increasing L; ``n`` is ignored."""
         groups = {}
         for ids in self.test:
             groups.setdefault(len(ids), []).append(ids)
         return [torch.from_numpy(np.array(v)) for _, v in sorted(groups.items())]
 
     def score(self, decoded, targets=None):
-        wrong = total = 0
-        for logits, ids in zip(decoded, targets):
-            wrong += int((logits.argmax(-1) != ids).sum())
-            total += ids.numel()
-        return wrong / max(total, 1)
+        """Decoded logits batches and their sent ids (as ``test_batches``) → token error rate over all tokens."""
+        sent = [ids.numpy().reshape(-1) for ids in targets]
+        received = [logits.argmax(-1).numpy().reshape(-1) for logits in decoded]
+        return metrics.token_error_rate(np.concatenate(sent), np.concatenate(received)) if sent else 0.0
 
     @staticmethod
     def loss(out, target):
+        """Logits (B, L, V) vs ids (B, L) → mean cross-entropy (a scalar tensor)."""
         return torch.nn.functional.cross_entropy(out.reshape(-1, out.shape[-1]), target.reshape(-1))
 
 
@@ -196,5 +219,6 @@ MODALITIES = {"image": ImageTokens, "audio": AudioTokens, "text": TextTokens}
 
 
 def describe(data):
+    """A token data object → JSON string of its modality, token_dim, fixed_len and vocab."""
     return json.dumps({"modality": data.modality, "token_dim": data.token_dim, "fixed_len": data.fixed_len,
                        "vocab": data.vocab})

@@ -21,14 +21,26 @@ change inside a frame are handled symbol by symbol.
 SNR adaptation (SwinJSCC-style): after every Transformer block the
 features are modulated channel-wise, h ← h·(1 + γ(c)) + β(c), with
 c = (snr_db / 20, rate / K) through a small MLP.
+
+Training and scoring (``train_jscc``, ``finetune_link``) run T → channel → R
+with ``through_link``: ``link`` sends the symbols through the project's
+channel (``onnx_export.channel``) and builds R's input with
+``gnuradio.unitocom.core.jscc_frame.receive``, the function the GNU Radio
+decoder calls. ``eval_grid`` is the grid of the model cards (``CHANNELS`` ×
+``EVAL_SNRS`` × rates) with one fixed noise seed per point.
 """
 import torch
 from torch import nn
 
-from ..tokenizers.layers import Block
+from gnuradio.unitocom.core import jscc_frame
+
+from .. import channel as ch
+from ..layers import Block
 
 RATES = (2, 4, 8, 16)          # complex symbols per token a user can pick at run time
 K_MAX = 16
+CHANNELS = ("awgn", "rayleigh")           # block fading the JSCC is trained and scored on
+EVAL_SNRS = (-5, 0, 5, 10, 15, 20)        # dB: the grid of the JSCC model cards
 
 
 class Conditioner(nn.Module):
@@ -41,6 +53,7 @@ class Conditioner(nn.Module):
         nn.init.zeros_(self.mlp[-1].weight), nn.init.zeros_(self.mlp[-1].bias)
 
     def forward(self, snr_db, rate):
+        """snr_db (B,), rate (B,) → 2·n_blocks tensors (B, 1, width): γ₀, β₀, γ₁, β₁, …"""
         c = torch.stack([snr_db / 20.0, rate / self.k_max], dim=-1)
         return self.mlp(c).unsqueeze(1).chunk(2 * self.n, dim=-1)          # each (B, 1, W)
 
@@ -56,6 +69,7 @@ class Trunk(nn.Module):
         self.norm = nn.LayerNorm(width)
 
     def forward(self, h, snr_db, rate):
+        """h (B, S, width), snr_db (B,), rate (B,) → modulated, normalised features (B, S, width)."""
         if self.pos is not None:
             h = h + self.pos
         films = self.cond(snr_db, rate)
@@ -71,6 +85,11 @@ def sent_mask(rate, k_max, dtype=torch.float32):
 
 
 class JSCCEncoder(nn.Module):
+    """Encoder T: tokens (or text ids) + snr_db + rate → unit-power symbols (B, S, K, 2), zero past ``rate``.
+
+    ``token_dim`` d, ``k_max`` K, Transformer ``width``/``depth``/``heads``;
+    ``fixed_len`` S adds learned positions (image tokens), ``vocab`` > 0 embeds text ids."""
+
     def __init__(self, token_dim=16, k_max=K_MAX, width=64, depth=2, heads=4, fixed_len=0, vocab=0):
         super().__init__()
         self.token_dim, self.k_max, self.vocab = token_dim, k_max, vocab
@@ -90,6 +109,10 @@ class JSCCEncoder(nn.Module):
 
 
 class JSCCDecoder(nn.Module):
+    """Decoder R: equalised symbols + reliability + snr_db + rate → tokens (B, S, d), or logits (B, L, vocab).
+
+    Same arguments as ``JSCCEncoder``; a decoder built with the encoder's arguments is its pair."""
+
     def __init__(self, token_dim=16, k_max=K_MAX, width=64, depth=2, heads=4, fixed_len=0, vocab=0):
         super().__init__()
         self.token_dim, self.k_max, self.vocab = token_dim, k_max, vocab
@@ -106,28 +129,41 @@ class JSCCDecoder(nn.Module):
 def link(symbols, snr_db, rate, channel_type="rayleigh", generator=None, k_factor=0.0):
     """Encoder output → what the decoder gets, through the project's channel.
 
-    Block fading with one h per sample (a frame per PDU, as in the GNU Radio
-    link), AWGN at ``snr_db`` (B,) over unit signal power, MMSE equalisation
-    with the genie CSI. Returns (x̂ (B, S, K, 2), reliability (B, S, K))."""
-    from .. import channel as ch
+    ``symbols`` (B, S, K, 2) from T, ``snr_db`` (B,), ``rate`` (B,). Block
+    fading with one h per sample (a frame per PDU, as in the GNU Radio link),
+    AWGN at ``snr_db`` over unit signal power (``channel.fading_channel``,
+    draws from ``generator``), then ``jscc_frame.receive`` with the genie
+    CSI. Returns (x̂ (B, S, K, 2), reliability (B, S, K)), zero past ``rate``."""
     b, s, k, _ = symbols.shape
     z = torch.complex(symbols[..., 0], symbols[..., 1]).reshape(b, s * k)
     y, h, nv = ch.fading_channel(z, snr_db, channel_type, k_factor, generator=generator)
-    x_hat, gain, _ = ch.equalize(y, h, nv, "mmse")
+    x_hat, gain = jscc_frame.receive(y, h, nv)
     mask = sent_mask(rate, k)[:, None, :]                                   # (B, 1, K)
     x_hat = x_hat.reshape(b, s, k) * mask
-    reliability = gain.real.reshape(b, 1, 1).expand(b, s, k) * mask
+    reliability = gain.reshape(b, 1, 1).expand(b, s, k) * mask
     return torch.stack([x_hat.real, x_hat.imag], dim=-1), reliability
 
 
-def frame_order(symbols, rate):
-    """(S, K, 2) numpy/torch symbols of one sample → the N = S·rate complex stream, importance first:
-    symbol 0 of every token, then symbol 1 of every token, … (what the GNU Radio encoder sends)."""
-    z = symbols[:, :rate, 0] + 1j * symbols[:, :rate, 1]
-    return z.T.reshape(-1)
+def through_link(enc, dec, tokens, snr_db, rate, channel_type, generator=None):
+    """T → channel → R: ``tokens`` (B, S, d) or text ids (B, L), ``snr_db`` (B,), ``rate`` (B,)
+    → R's output (token estimates (B, S, d) or logits (B, L, V)); the channel as in ``link``."""
+    y, reliability = link(enc(tokens, snr_db, rate), snr_db, rate, channel_type, generator=generator)
+    return dec(y, reliability, snr_db, rate)
+
+
+def eval_grid(snrs, rates, channels=CHANNELS):
+    """The scoring grid of the model cards: yields (key, channel, snr_db, rate, generator) for every
+    channel × SNR × rate, key ``"<channel>/<snr:g>dB/r<rate>"``; each point's noise comes from its own
+    generator seeded ``1000 + int(10·snr_db) + rate``, so every model sees the same noise."""
+    for channel in channels:
+        for snr_db in snrs:
+            for rate in rates:
+                yield (f"{channel}/{snr_db:g}dB/r{rate}", channel, snr_db, rate,
+                       torch.Generator().manual_seed(1000 + int(snr_db * 10) + rate))
 
 
 def params(module):
+    """Number of parameters of ``module`` (an int)."""
     return sum(p.numel() for p in module.parameters())
 
 

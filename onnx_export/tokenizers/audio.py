@@ -1,6 +1,6 @@
 """Audio tokenizer F_α and de-tokenizer F_β over log-mel spectrograms.
 
-Input: the scaled log-mel of ``gnuradio.unitocom.audio_features.log_mel``
+Input: the scaled log-mel of ``gnuradio.unitocom.dsp.audio_features.log_mel``
 (64 mels, 100 frames/s), shape (B, 64, T) with T a multiple of 4. Two
 stride-2 convolutions bring it to 25 tokens per second, a Transformer mixes
 them over time, and a linear layer gives d-dimensional tokens: μ = F_α(x),
@@ -8,16 +8,19 @@ shape (B, T/4, d). The de-tokenizer mirrors it (Transformer, two stride-2
 transposed convolutions) back to (B, 64, T). Waveforms come back through
 ``audio_features.griffin_lim``. The VAE variant adds a log-variance head.
 """
-import torch
 from torch import nn
 
-from .layers import Stack
+from ..layers import Stack
 
 N_MELS = 64
 STRIDE = 4                     # mel frames per token: 100 frames/s → 25 tokens/s
 
 
 class AudioTokenizer(nn.Module):
+    """F_α for audio: scaled log-mel (B, 64, T), T a multiple of 4 → μ (B, T/4, d), plus log σ² with ``vae``.
+
+    d = ``token_dim``; Transformer ``width``, ``depth``, ``heads``."""
+
     def __init__(self, token_dim=16, width=128, depth=2, heads=4, vae=False):
         super().__init__()
         self.token_dim, self.vae = token_dim, vae
@@ -37,6 +40,8 @@ class AudioTokenizer(nn.Module):
 
 
 class AudioDetokenizer(nn.Module):
+    """F_β for audio: tokens (B, T/4, d) → scaled log-mel (B, 64, T); arguments as ``AudioTokenizer``."""
+
     def __init__(self, token_dim=16, width=128, depth=2, heads=4):
         super().__init__()
         self.token_dim = token_dim

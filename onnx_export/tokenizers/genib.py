@@ -33,7 +33,11 @@ def kl_to_standard_normal(mu, var):
 
 
 def token_channel(tokens, snr_db, channel_type="rayleigh", generator=None):
-    """tokens (B, S, d), d even → tokens after a fixed-mapping link over the channel."""
+    """tokens (B, S, d), d even → tokens after a fixed-mapping link over the channel.
+
+    Dimension pairs become I/Q, each sample is scaled to unit power, sent through
+    ``channel.fading_channel`` at ``snr_db`` (a float or (B,)) with ``channel_type``,
+    ZF-equalised with the genie CSI and scaled back."""
     b, s, d = tokens.shape
     pairs = tokens.reshape(b, s * d // 2, 2)
     z = torch.complex(pairs[..., 0].float(), pairs[..., 1].float())
@@ -45,9 +49,11 @@ def token_channel(tokens, snr_db, channel_type="rayleigh", generator=None):
 
 
 def genib_loss(tokenizer, detokenizer, x, xi=1e-3, lam=0.5, k=2, c_sigma=0.25, channel=None):
-    """σ-GenIB loss and its parts for a batch ``x``.
+    """σ-GenIB loss and its parts for a batch ``x`` (what ``tokenizer`` takes and ``detokenizer`` gives back).
 
-    ``channel``: None, or a function tokens → received tokens (the link)."""
+    ``xi`` ξ, ``lam`` λ, ``k`` K samples, ``c_sigma`` C_σ; ``channel``: None, or a function
+    tokens → received tokens (the link). Returns (scalar loss tensor,
+    {"kl", "mse_stochastic", "mse_deterministic"} as floats)."""
     mu = tokenizer(x)
     sigma = torch.randn(x.shape[0], 1, 1, device=x.device).mul(c_sigma ** 0.5).abs()
     kl = kl_to_standard_normal(mu, (sigma ** 2).expand_as(mu))
@@ -59,7 +65,9 @@ def genib_loss(tokenizer, detokenizer, x, xi=1e-3, lam=0.5, k=2, c_sigma=0.25, c
 
 
 def vae_loss(tokenizer, detokenizer, x, xi=1e-3, channel=None):
-    """The VAE baseline's ELBO (learned variance) and its parts."""
+    """The VAE baseline's ELBO (learned variance) for a batch ``x``: ``tokenizer`` returns (μ, log σ²).
+
+    Returns (scalar loss tensor, {"kl", "mse"} as floats); ``channel`` as in ``genib_loss``."""
     mu, logvar = tokenizer(x)
     t = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
     kl = kl_to_standard_normal(mu, torch.exp(logvar))

@@ -14,7 +14,7 @@ pixels in [0, 1]. The VAE variant adds a log-variance head to the tokenizer.
 import torch
 from torch import nn
 
-from .layers import Stack
+from ..layers import Stack
 
 IMAGE_SIZE = 64
 PATCH = 8
@@ -22,6 +22,10 @@ GRID = IMAGE_SIZE // PATCH
 
 
 class ImageTokenizer(nn.Module):
+    """F_α for images: (B, 3, 64, 64) in [0, 1] → μ (B, S, d), plus log σ² (B, S, d) with ``vae``.
+
+    S = ``n_tokens``, d = ``token_dim``; Transformer ``width``, ``depth``, ``heads``."""
+
     def __init__(self, n_tokens=32, token_dim=16, width=128, depth=4, heads=4, vae=False):
         super().__init__()
         self.n_tokens, self.token_dim, self.vae = n_tokens, token_dim, vae
@@ -43,6 +47,8 @@ class ImageTokenizer(nn.Module):
 
 
 class ImageDetokenizer(nn.Module):
+    """F_β for images: tokens (B, S, d) → image (B, 3, 64, 64) in [0, 1]; arguments as ``ImageTokenizer``."""
+
     def __init__(self, n_tokens=32, token_dim=16, width=128, depth=4, heads=4):
         super().__init__()
         self.n_tokens, self.token_dim = n_tokens, token_dim

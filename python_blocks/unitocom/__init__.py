@@ -15,13 +15,21 @@ Importable as ``gnuradio.unitocom``. Blocks (one per module, same name):
 * ``scene_source``         – corpus test scenes as image PDUs (finite)
 * ``image_sink``           – received images → PNG files and PSNR against the sent scenes
 
-Helpers: ``channel_math`` (the channel, for numpy and torch), ``ber_theory``,
-``constellations.qam16_gray``, ``onnx_session``, ``model_store``, ``tags``,
-``pdu_util``; ``data`` is the CLEVR-style corpus generator.
+Sub-packages (helpers grouped by role; blocks import them, never each other's files):
+
+* ``core``     – the shared vocabulary: ``modalities`` (constants and size limits),
+  ``zoo`` (default model per role and modality), ``tags`` (stream-tag keys, CSI),
+  ``jscc_frame`` (the JSCC wire format), ``metrics`` (PSNR, SSIM, token errors, …)
+* ``dsp``      – ``channel_math`` (the channel of Eq. 2 for numpy and torch), ``ber_theory``,
+  ``constellations``, ``audio_features``
+* ``runtime``  – ``pdu_util``, ``frame_buffer``, ``onnx_session``, ``model_store``,
+  ``batching``, ``worker``, ``droplog``, ``args``
+* ``apps``     – ``demo``, ``flowgraph_runner``, ``link_sim`` (``python -m gnuradio.unitocom.apps.<name>``)
+* ``data``     – the CLEVR-style corpus; ``baselines`` – separate source/channel coding; ``models`` – ONNX files
 """
 from .ber_meter import ber_meter
 from .block_fading_channel import block_fading_channel
-from .constellations import qam16_gray
+from .dsp.constellations import qam16_gray
 from .csi_equalizer import csi_equalizer
 from .detokenizer import detokenizer
 from .image_sink import image_sink

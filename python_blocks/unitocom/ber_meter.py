@@ -4,6 +4,8 @@ import threading
 import numpy as np
 from gnuradio import gr
 
+from .runtime.args import check_int
+
 
 class ber_meter(gr.sync_block):
     """Bit error counter (a sink).
@@ -16,17 +18,17 @@ class ber_meter(gr.sync_block):
     restarts them. When the flowgraph stops, one line is printed:
     ``<label>: BER <ber> (<errors> errors / <bits> bits)``.
 
+    Any byte values and tags are fine: only bit 0 of each item counts.
+
     Args:
         label: text at the start of the printed line ('' prints nothing).
-        skip: number of leading bits to ignore (e.g. a decoder's latency).
+        skip: number of leading bits to ignore (e.g. a decoder's latency), >= 0.
     """
 
     def __init__(self, label="ber", skip=0):
         gr.sync_block.__init__(self, name="ber_meter", in_sig=[np.uint8, np.uint8], out_sig=None)
-        if int(skip) != skip or skip < 0:
-            raise ValueError(f"skip must be an integer >= 0; got {skip}")
-        self._label = str(label)
-        self._skip = int(skip)
+        self.set_label(label)
+        self._skip = check_int("skip", skip, 0)
         self._lock = threading.Lock()
         self._errors = 0
         self._bits = 0
@@ -57,7 +59,9 @@ class ber_meter(gr.sync_block):
 
     def set_label(self, label):
         """Text of the line printed at stop ('' prints nothing)."""
-        self._label = str(label)
+        if not isinstance(label, str):
+            raise ValueError(f"label must be a text ('' prints nothing); got {label!r}")
+        self._label = label
 
     def reset(self):
         with self._lock:

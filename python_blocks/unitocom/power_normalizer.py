@@ -2,9 +2,13 @@
 import numpy as np
 from gnuradio import gr
 
-from . import tags as tagkeys
-from .droplog import DropLog
-from .frame_buffer import FrameAssembler, FrameWriter
+from .core import tags as tagkeys
+from .runtime.args import check_float, check_int, check_name
+from .runtime.droplog import DropLog
+from .runtime.frame_buffer import FrameAssembler, FrameWriter
+
+MIN_POWER, MAX_POWER = 1e-20, 1e20      # P: the scaled samples stay well inside float32
+MAX_FRAME_LEN = 1 << 26                 # 512 MiB of complex64: the most max_frame_len may say
 
 
 class power_normalizer(gr.basic_block):
@@ -16,40 +20,38 @@ class power_normalizer(gr.basic_block):
     of the frame are kept at their offsets.
 
     Bad input is logged and dropped, never raised: samples outside a frame
-    (no length tag), frames cut short by the next length tag, frames with
-    NaN/Inf samples, all-zero frames (no power to scale) and frames longer
-    than ``max_frame_len``. ``dropped_frames()`` and ``dropped_samples()``
-    count them.
+    (no length tag), frames cut short by the next length tag, length tags
+    that are not a count > 0, frames with NaN/Inf samples, all-zero frames
+    (no power to scale) and frames longer than ``max_frame_len``.
+    ``dropped_frames()`` and ``dropped_samples()`` count them. Frames of
+    tiny or huge power are measured and scaled in float64. The block stops taking input while
+    ``max_frame_len`` samples wait for output space, so memory stays bounded.
 
     Args:
-        power: target average power P per complex sample (> 0).
+        power: target average power P per complex sample (1e-20…1e20).
         len_tag_key: name of the length tag that marks frame starts.
-        max_frame_len: longest frame accepted (bounds memory), >= 1.
+        max_frame_len: longest frame accepted (bounds memory), 1…2^26.
     """
 
     def __init__(self, power=1.0, len_tag_key=tagkeys.DEFAULT_LEN_TAG_KEY, max_frame_len=1 << 20):
         gr.basic_block.__init__(self, name="power_normalizer",
                                 in_sig=[np.complex64], out_sig=[np.complex64])
-        if not len_tag_key:
-            raise ValueError("len_tag_key must be a non-empty tag name, e.g. 'packet_len'")
-        if int(max_frame_len) < 1:
-            raise ValueError(f"max_frame_len must be at least 1 sample; got {max_frame_len}")
+        check_name("len_tag_key", len_tag_key)
+        max_frame_len = check_int("max_frame_len", max_frame_len, 1, MAX_FRAME_LEN)
         self.set_power(power)
         self.set_tag_propagation_policy(gr.TPP_DONT)
         # Long work() calls for the channel block after it: GNU Radio's Python
         # gateway costs a roughly fixed time per call (see the benchmark).
         self.set_min_output_buffer(1 << 16)
-        self._frames = FrameAssembler(len_tag_key, int(max_frame_len))
+        self._frames = FrameAssembler(len_tag_key, max_frame_len)
+        self._backlog = max(max_frame_len, 1 << 16)
         self._writer = FrameWriter(len_tag_key)
         self._log = DropLog(self.logger)
         self._bad_frames = 0
 
     def set_power(self, power):
         """Change P at run time (applies from the next finished frame)."""
-        power = float(power)
-        if not np.isfinite(power) or power <= 0:
-            raise ValueError(f"power must be a finite number > 0; got {power}")
-        self._power = power
+        self._power = check_float("power", power, MIN_POWER, MAX_POWER)
 
     def power(self):
         return self._power
@@ -66,10 +68,9 @@ class power_normalizer(gr.basic_block):
 
     def general_work(self, input_items, output_items):
         inp = input_items[0]
-        n = len(inp)
+        n = len(inp) if self._writer.pending < self._backlog else 0     # back-pressure: a bounded queue
         if n:
-            start = self.nitems_read(0)
-            for frame in self._frames.push(inp, self.get_tags_in_window(0, 0, n), start):
+            for frame in self._frames.push(inp, self.get_tags_in_window(0, 0, n), self.nitems_read(0)):
                 self._scale_or_drop(frame)
             self.consume(0, n)
             self._log.drain(self._frames.problems)
@@ -84,10 +85,14 @@ class power_normalizer(gr.basic_block):
     def _scale_or_drop(self, frame):
         z = frame.samples
         mean_power = float(np.vdot(z, z).real) / len(z)
+        if not 1e-30 < mean_power < np.inf:            # float32 under/overflow: measure again in float64
+            z = z.astype(np.complex128)
+            mean_power = float(np.vdot(z, z).real) / len(z)
         if not np.isfinite(mean_power) or mean_power <= 0.0:
             self._bad_frames += 1
             what = "NaN/Inf samples" if not np.isfinite(mean_power) else "zero power"
             self._log.warn(f"dropped a frame of {len(z)} samples: {what}")
             return
-        frame.samples = (z * np.float32(np.sqrt(self._power / mean_power))).astype(np.complex64)
+        scale = np.sqrt(self._power / mean_power)
+        frame.samples = (z * (np.float32(scale) if z.dtype == np.complex64 else scale)).astype(np.complex64)
         self._writer.append(frame)

@@ -1,9 +1,10 @@
 """rx: the UniToCom receiver — jscc_decoder → detokenizer."""
 from gnuradio import gr
 
+from .core import tags as tagkeys
+from .core import zoo
 from .detokenizer import detokenizer
 from .jscc_decoder import jscc_decoder
-from .jscc_encoder import DEFAULT_VARIANTS
 
 
 class rx(gr.hier_block2):
@@ -26,11 +27,9 @@ class rx(gr.hier_block2):
     """
 
     def __init__(self, modality="image", jscc_model="", detokenizer_model="", variant="", snr_db=10.0,
-                 len_tag_key="packet_len", device="auto", threads=1):
+                 len_tag_key=tagkeys.DEFAULT_LEN_TAG_KEY, device="auto", threads=1):
         gr.hier_block2.__init__(self, "rx", gr.io_signature(1, 1, gr.sizeof_gr_complex), gr.io_signature(0, 0, 0))
-        if modality not in DEFAULT_VARIANTS:
-            raise ValueError(f"modality must be one of {', '.join(DEFAULT_VARIANTS)}; got {modality!r}")
-        variant = variant or DEFAULT_VARIANTS[modality]
+        variant = zoo.default_variant(modality, variant)
         self.decoder = jscc_decoder(modality, jscc_model, variant, "", snr_db, len_tag_key, device, threads)
         tokenizer_id = "" if modality == "text" else self.decoder.meta["tokenizer"]
         self.detokenizer = detokenizer(modality, detokenizer_model, variant, tokenizer_id, device, threads)

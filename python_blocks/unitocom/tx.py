@@ -1,7 +1,9 @@
 """tx: the UniToCom transmitter — tokenizer → jscc_encoder → power_normalizer."""
 from gnuradio import gr
 
-from .jscc_encoder import DEFAULT_VARIANTS, jscc_encoder
+from .core import tags as tagkeys
+from .core import zoo
+from .jscc_encoder import jscc_encoder
 from .power_normalizer import power_normalizer
 from .tokenizer import tokenizer
 
@@ -27,11 +29,9 @@ class tx(gr.hier_block2):
     """
 
     def __init__(self, modality="image", tokenizer_model="", variant="", jscc_model="", rate=8, snr_db=10.0,
-                 power=1.0, len_tag_key="packet_len", device="auto", threads=1):
+                 power=1.0, len_tag_key=tagkeys.DEFAULT_LEN_TAG_KEY, device="auto", threads=1):
         gr.hier_block2.__init__(self, "tx", gr.io_signature(0, 0, 0), gr.io_signature(1, 1, gr.sizeof_gr_complex))
-        if modality not in DEFAULT_VARIANTS:
-            raise ValueError(f"modality must be one of {', '.join(DEFAULT_VARIANTS)}; got {modality!r}")
-        variant = variant or DEFAULT_VARIANTS[modality]
+        variant = zoo.default_variant(modality, variant)
         self.tokenizer = tokenizer(modality, tokenizer_model, variant, device, threads)
         self.encoder = jscc_encoder(modality, jscc_model, variant, rate, snr_db, len_tag_key, device, threads)
         if self.tokenizer.model_id != self.encoder.meta["tokenizer"]:

@@ -25,9 +25,9 @@ import io
 import numpy as np
 from PIL import Image
 
-from .. import channel_math
-from ..constellations import bit_labels, qam16_gray
-from ..soft_demapper import llrs
+from ..core import metrics
+from ..dsp import channel_math
+from ..dsp.constellations import bit_labels, llrs, qam16_gray
 from . import ldpc
 
 SIDE_BITS = 7 + 12          # quality 1..100, scan length in bytes (< 4096)
@@ -72,11 +72,6 @@ def jpeg_rebuild(scan, quality, height, width):
     return out if out.shape == (height, width, 3) else None
 
 
-def psnr(a, b):
-    mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-12)))
-
-
 class JpegLadder:
     """Every quality's scan size and PSNR for one image, computed once."""
 
@@ -87,7 +82,7 @@ class JpegLadder:
         self.psnr = {}
         for q, s in self.scans.items():
             rec = jpeg_rebuild(s, q, *self.image.shape[:2])
-            self.psnr[q] = psnr(rec, self.image)
+            self.psnr[q] = float(metrics.psnr(rec, self.image))
 
     def best_quality(self, budget_bits):
         """Highest quality whose transmission fits ``budget_bits`` (None if none does)."""

@@ -1,9 +1,9 @@
-"""ONNX export of tokenizers/de-tokenizers with the metadata DESIGN.md §4 asks for.
+"""ONNX export of every shipped model (tokenizers, de-tokenizers, JSCC) with the metadata DESIGN.md §4 asks for.
 
 File name ``<name>-<variant>-<sha256[:8]>.onnx``; ``metadata_props`` carry
 ``unitocom.schema``, ``role``, ``modality``, ``token_len``, ``token_dim``,
 ``n_symbols``, ``version``, ``train_data``, ``train_metrics``, ``io_names``
-(and anything else passed in ``extra``). ``check_parity`` compares torch and
+(and anything else passed in ``meta``). ``check_parity`` compares torch and
 onnxruntime outputs: names, then shapes, then values.
 """
 import hashlib
@@ -21,11 +21,13 @@ VERSION = "0.1.0"
 
 
 def export(module, example, input_name, output_names, meta, out_dir, name, variant, dynamic_dims=None):
-    """Export ``module`` (eval mode) and return the written path.
+    """Export ``module`` (put in eval mode) to ``<out_dir>/<name>-<variant>-<sha256[:8]>.onnx``; returns that path.
 
     ``input_name``/``example``: one name and tensor, or lists of them for a
-    module with several inputs. Batch is always dynamic; ``dynamic_dims``
-    adds more, e.g. ``{"mel": {2: "frames"}, "tokens": {1: "tokens"}}`` for audio."""
+    module with several inputs; ``output_names``: the graph's output names;
+    ``meta``: metadata_props to add (strings, or values written as JSON).
+    Batch is always dynamic; ``dynamic_dims`` adds more, e.g.
+    ``{"mel": {2: "frames"}, "tokens": {1: "tokens"}}`` for audio."""
     module = module.eval()
     buf = io.BytesIO()
     input_names = [input_name] if isinstance(input_name, str) else list(input_name)
@@ -52,13 +54,17 @@ def export(module, example, input_name, output_names, meta, out_dir, name, varia
 
 
 def metadata(path):
-    """metadata_props of an ONNX file as a dict of strings."""
+    """ONNX file ``path`` → its metadata_props as a dict of strings."""
     return {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
 
 
 def check_parity(module, path, example, rtol=1e-3, atol=1e-5):
-    """torch vs onnxruntime on ``example``: names → shapes → values. Raises on mismatch."""
-    from gnuradio.unitocom.onnx_session import make_session
+    """torch ``module`` vs the ONNX file ``path`` in onnxruntime on ``example`` (a tensor or a tuple of them).
+
+    Compares the io names with the file's ``io_names`` metadata, then output
+    shapes, then values (``rtol``, ``atol``); returns True, raises
+    AssertionError on the first mismatch."""
+    from gnuradio.unitocom.runtime.onnx_session import make_session
     sess = make_session(str(path), intra_op_threads=1, device="cpu")
     io_names = json.loads(metadata(path)["io_names"])
     got_in = [i.name for i in sess.get_inputs()]

@@ -16,6 +16,12 @@ average received SNR.
 """
 
 CHANNEL_TYPES = ("awgn", "rayleigh", "rician")
+
+#: SNRs (dB) that blocks accept as arguments, control messages or CSI tags.
+#: Outside it σ² under- or overflows float32 arithmetic long before it means
+#: anything physical; values beyond are refused (constructors) or dropped
+#: and logged (messages, tags).
+SNR_DB_MIN, SNR_DB_MAX = -50.0, 100.0
 EQUALIZER_METHODS = ("zf", "mmse")
 
 #: Guards ZF/MMSE divisions against an (improbable) exact zero gain.
@@ -29,6 +35,17 @@ def check_channel_type(channel_type):
         raise ValueError(
             f"channel_type must be one of {', '.join(CHANNEL_TYPES)}; got {channel_type!r}")
     return name
+
+
+def check_snr_db(snr_db, name="snr_db"):
+    """``snr_db`` as a float, or ValueError unless it is a number in [SNR_DB_MIN, SNR_DB_MAX]."""
+    try:
+        value = float(snr_db)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a number of dB; got {snr_db!r}") from None
+    if not SNR_DB_MIN <= value <= SNR_DB_MAX:
+        raise ValueError(f"{name} must be between {SNR_DB_MIN:g} and {SNR_DB_MAX:g} dB; got {snr_db!r}")
+    return value
 
 
 def noise_variance(snr_db, signal_power=1.0):

@@ -14,6 +14,8 @@ import functools
 import io
 import os
 
+from .args import check_int
+
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -67,8 +69,7 @@ def make_session(model, intra_op_threads=1, device="auto"):
     thread and no spin-waiting, so a block shares the CPU politely with the
     rest of the flowgraph. Create it once, in a block's ``__init__``.
     """
-    if int(intra_op_threads) != intra_op_threads or intra_op_threads < 1:
-        raise ValueError(f"intra_op_threads must be an integer >= 1; got {intra_op_threads}")
+    intra_op_threads = check_int("threads (onnxruntime intra_op_threads)", intra_op_threads, 1, 256)
     ort = onnxruntime()
     options = ort.SessionOptions()
     options.intra_op_num_threads = int(intra_op_threads)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pmt
 
-from . import tags as tagkeys
+from ..core import tags as tagkeys
 
 
 @dataclass

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 import sys
 
-_PKG = pathlib.Path(__file__).resolve().parent
+_PKG = pathlib.Path(__file__).resolve().parent.parent          # the package folder, python_blocks/unitocom
 
 
 def _candidates(*parts):

@@ -8,7 +8,7 @@ slicer → ber_meter. ``ber_point`` runs it once; the demo, the tests and
 import dataclasses
 import tempfile
 
-from . import ber_theory
+from ..dsp import ber_theory
 from .flowgraph_runner import compile_flowgraph, flowgraph_path, load_flowgraph_class
 
 _CLASS = None

@@ -1,5 +1,11 @@
 """Small Transformer pieces written out so that they export cleanly to ONNX
-(plain matmuls, softmax and LayerNorm; no fused kernels)."""
+(plain matmuls, softmax and LayerNorm; no fused kernels).
+
+Shared by every torch model of the project: the tokenizers
+(``tokenizers.image``, ``tokenizers.audio``) stack ``Stack``; the JSCC
+(``jscc.model``) interleaves ``Block`` with its SNR/rate modulation. All
+take and return token sequences (B, N, width), float32.
+"""
 import math
 
 import torch
@@ -7,6 +13,8 @@ from torch import nn
 
 
 class Attention(nn.Module):
+    """Multi-head self-attention over a sequence: (B, N, dim) → (B, N, dim); ``dim`` must divide by ``heads``."""
+
     def __init__(self, dim, heads):
         super().__init__()
         if dim % heads:
@@ -18,6 +26,7 @@ class Attention(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, x):
+        """x (B, N, dim) → every position attended over all N, (B, N, dim)."""
         b, n, d = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         att = torch.softmax((q @ k.transpose(-2, -1)) * self.scale, dim=-1)
@@ -35,17 +44,21 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
 
     def forward(self, x):
+        """x (B, N, dim) → (B, N, dim), one attention and one MLP residual step."""
         x = x + self.attn(self.norm1(x))
         return x + self.mlp(self.norm2(x))
 
 
 class Stack(nn.Module):
+    """``depth`` pre-norm ``Block``s and a final LayerNorm: (B, N, dim) → (B, N, dim)."""
+
     def __init__(self, dim, depth, heads):
         super().__init__()
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
         self.norm = nn.LayerNorm(dim)
 
     def forward(self, x):
+        """x (B, N, dim) → the normalised output of the last block, (B, N, dim)."""
         for blk in self.blocks:
             x = blk(x)
         return self.norm(x)
