@@ -105,8 +105,9 @@ class jscc_decoder(gr.sync_block):
         if not np.all(np.isfinite(frame.samples)):
             raise ValueError("NaN/Inf samples")
         h, nv, snr, fades = self._csi.per_symbol(frame.tags, n)
-        sym, rel = jscc_frame.decoder_input(frame.samples.astype(np.complex128), h, nv, s, rate, self._k,
-                                            lambda shape: np.zeros(shape, np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):              # checked just below
+            sym, rel = jscc_frame.decoder_input(frame.samples.astype(np.complex128), h, nv, s, rate, self._k,
+                                                lambda shape: np.zeros(shape, np.float32))
         if not (np.all(np.isfinite(sym)) and np.all(np.isfinite(rel))):
             raise ValueError("samples too large to equalise")
         meta.pop(self._frames.len_tag_key, None)
@@ -126,8 +127,8 @@ class jscc_decoder(gr.sync_block):
         meta = pmt.make_dict()
         for key, value in tags.items():
             meta = pmt.dict_add(meta, pmt.intern(key), value)
-        meta = pdu_util.with_items(meta, jscc_model_id=pdu_util.get(meta, "model_id", ""),
-                                   model_id=pdu_util.get(meta, "tokenizer_id", ""),
+        meta = pdu_util.with_items(meta, jscc_model_id=pdu_util.get_str(meta, "model_id", ""),
+                                   model_id=pdu_util.get_str(meta, "tokenizer_id", ""),
                                    snr_db=float(snr), h=complex(first), n_fades=int(fades), rate=int(rate))
         vec = out.argmax(-1).astype(np.int32) if self._vocab else out.astype(np.float32).ravel()
         self.message_port_pub(pmt.intern("tokens"), pdu_util.make(meta, vec))

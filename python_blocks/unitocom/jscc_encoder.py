@@ -35,7 +35,9 @@ class jscc_encoder(gr.basic_block):
     ``set_rate``/``set_snr_db`` do the same. Bad PDUs and ctrl messages are
     logged and dropped. Frames wait in a queue and are written across
     ``work()`` calls; the block finishes once upstream is done and every
-    frame is out.
+    frame of every PDU queued by then is out. GNU Radio ends a block at the
+    first "done" of *any* upstream: feed ``ctrl`` from a source that lives
+    as long as the token source (or not at all).
 
     Args:
         modality: 'image', 'audio' or 'text'.
@@ -84,9 +86,12 @@ class jscc_encoder(gr.basic_block):
         return self._snr_db
 
     def general_work(self, input_items, output_items):
+        core = self.to_basic_block()
+        if not self._writer.pending and core.finished() and core.nmsgs(pmt.intern("tokens")):
+            self._batcher.handle(core.delete_head_nowait(pmt.intern("tokens")))   # PDUs still queued at "done"
         if self._writer.pending:
             return self._writer.write(self, 0, output_items[0])
-        return -1 if self.to_basic_block().finished() else 0
+        return -1 if core.finished() else 0
 
     def _on_tokens(self, msg):              # GNU Radio finds a handler by name on the block itself
         self._batcher.handle(msg)

@@ -53,10 +53,17 @@ def make(meta, array):
     return pmt.cons(meta, maker(len(array), array.ravel().tolist()))
 
 
+def to_pmt(value):
+    """A Python scalar as a pmt; ints beyond int64 become uint64 (or double), never an overflow."""
+    if isinstance(value, int) and not isinstance(value, bool) and not -tagkeys.INT64_MAX - 1 <= value <= tagkeys.INT64_MAX:
+        return pmt.from_uint64(value) if 0 <= value < 1 << 64 else pmt.from_double(float(value))
+    return pmt.to_pmt(value)
+
+
 def with_items(meta, **items):
-    """A copy of ``meta`` with Python values set (ints, floats, strings)."""
+    """A copy of ``meta`` with Python values set (ints, floats, complex, strings)."""
     for key, value in items.items():
-        meta = pmt.dict_add(meta, pmt.intern(key), pmt.to_pmt(value))
+        meta = pmt.dict_add(meta, pmt.intern(key), to_pmt(value))
     return meta
 
 
