@@ -1,0 +1,5 @@
+"""The receiver's multimodal LLM (Sec. IV) in torch: ``model`` (causal Transformer, LM head,
+diffusion head, kv cache), ``diffusion`` (Eq. 18–19 on tensors, samplers), ``objective``
+(LM + diffusion loss over mixed-task batches), ``generate`` (torch backend of the runtime's
+generation loops), ``export`` (the four ONNX graphs with metadata and parity).
+The sequence layout and the noise schedule live in ``gnuradio.unitocom.mllm``."""
