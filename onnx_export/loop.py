@@ -28,9 +28,10 @@ What the loop does, the same way for every trainer:
   (counted across resumes) are spent or ``steps`` steps are done.
 * **Batches.** ``epoch=``: passes over the data (each call gives one pass;
   the loop counts epochs) or ``sample=``: one freshly drawn batch per step.
-* **Progress.** Every ``log_every`` steps a line on stdout and a JSON line
-  ``{"step", "minutes", "loss", <the loss's parts>}`` appended to
-  ``<out>/train_log.jsonl``.
+* **Progress.** Every ``log_every`` steps a line on stdout (with items/s:
+  ``batch_size`` counts a tensor's rows, or every row of a list of packed
+  dicts) and a JSON line ``{"step", "minutes", "loss", <the loss's parts>}``
+  appended to ``<out>/train_log.jsonl``.
 * **Evaluation.** With ``evaluate`` and ``eval_every``, ``evaluate()`` runs
   every ``eval_every`` steps; its dict is printed and logged as
   ``{"step", "minutes", "eval"}``.
@@ -59,6 +60,14 @@ def seed_everything(seed, threads):
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     random.seed(seed)
+
+
+def batch_size(x):
+    """Items in a batch for the items/s figure: ``len(x)``, except for a list or tuple of packed dicts
+    (the MLLM's per-task packs, ``layout.pack``), which counts the rows of every pack."""
+    if isinstance(x, (list, tuple)) and x and all(isinstance(p, dict) for p in x):
+        return sum(len(next(iter(p.values()))) for p in x)
+    return len(x)
 
 
 class TrainLoop:
@@ -171,7 +180,7 @@ class TrainLoop:
                 self.step += 1
                 self.elapsed = time.time() - t_start
                 if self.step % self.log_every == 0:
-                    self._progress(log, loss.item(), parts, len(x), epoch is not None)
+                    self._progress(log, loss.item(), parts, batch_size(x), epoch is not None)
                 if self.eval_every and self.evaluate is not None and self.step % self.eval_every == 0:
                     scores = self.evaluate()
                     print(f"eval at step {self.step}: {json.dumps(scores)}", flush=True)

@@ -39,9 +39,10 @@ def loss(head, h, c0, draws, omega, generator=None):
         return h.sum() * 0.0
     steps = omega.shape[0] - 1
     h, c0 = h.repeat(draws, 1), c0.repeat(draws, 1)
-    r = torch.randint(1, steps + 1, (c0.shape[0],), generator=generator)
-    eps = torch.randn(c0.shape, generator=generator)
-    return ((eps - head(forward_noise(c0, r, eps, omega), r, h)) ** 2).mean()
+    # drawn on the CPU (``generator`` is a CPU generator), then moved: the same draws on every device
+    r = torch.randint(1, steps + 1, (c0.shape[0],), generator=generator).to(h.device)
+    eps = torch.randn(c0.shape, generator=generator).to(h.device)
+    return ((eps - head(forward_noise(c0, r, eps, omega.to(h.device)), r, h)) ** 2).mean()
 
 
 @torch.no_grad()

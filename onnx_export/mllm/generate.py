@@ -16,35 +16,37 @@ class TorchBackend:
 
     def __init__(self, model):
         self.model = model.eval()
+        self.device = model.image_mean.device          # a model on a GPU runs there; arrays come back to numpy
         self.schedule = model.schedule
-        self.image_mean = model.image_mean.numpy().copy()
-        self.image_std = model.image_std.numpy().copy()
+        self.image_mean = model.image_mean.cpu().numpy().copy()
+        self.image_std = model.image_std.cpu().numpy().copy()
         self.max_len = model.config.max_len
+
+    def _t(self, a):
+        return torch.from_numpy(np.ascontiguousarray(a)).to(self.device)
 
     @torch.no_grad()
     def prefill(self, ids, cont, kind, pos, mask):
         """Whole sequences → (hidden (B, T, D), kv) as numpy."""
-        h, kv = self.model(*(torch.from_numpy(np.ascontiguousarray(a)) for a in (ids, cont, kind, pos, mask)),
-                           cache=True)
-        return h.numpy(), kv.numpy()
+        h, kv = self.model(*(self._t(a) for a in (ids, cont, kind, pos, mask)), cache=True)
+        return h.cpu().numpy(), kv.cpu().numpy()
 
     @torch.no_grad()
     def decode(self, ids, cont, kind, pos, mask, kv):
         """New positions + cache → (hidden (B, T_new, D), kv) as numpy."""
-        args = (torch.from_numpy(np.ascontiguousarray(a)) for a in (ids, cont, kind, pos, mask))
-        h, kv = self.model(*args, past=torch.from_numpy(kv), cache=True)
-        return h.numpy(), kv.numpy()
+        args = (self._t(a) for a in (ids, cont, kind, pos, mask))
+        h, kv = self.model(*args, past=self._t(kv), cache=True)
+        return h.cpu().numpy(), kv.cpu().numpy()
 
     @torch.no_grad()
     def lm_head(self, h):
         """(N, D) → logits (N, V)."""
-        return self.model.lm_head(torch.from_numpy(np.ascontiguousarray(h))).numpy()
+        return self.model.lm_head(self._t(h)).cpu().numpy()
 
     @torch.no_grad()
     def denoise(self, x, step, h):
         """ε̂ = ε_ψ(x, step, h) on numpy arrays."""
-        return self.model.head(torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.asarray(step)),
-                               torch.from_numpy(np.ascontiguousarray(h))).numpy()
+        return self.model.head(self._t(x), self._t(np.asarray(step)), self._t(h)).cpu().numpy()
 
 
 def text(model, items, max_new, **kw):

@@ -74,7 +74,8 @@ def attention_bias(mask, n_new):
     keys = torch.arange(t_k, device=mask.device)
     queries = torch.arange(n_new, device=mask.device) + (t_k - n_new)
     allowed = (keys[None, :] <= queries[:, None])[None] & (mask[:, None, :] > 0.5)
-    return torch.where(allowed, torch.zeros((), dtype=torch.float32), torch.full((), NEG))[:, None]
+    return torch.where(allowed, torch.zeros((), dtype=torch.float32, device=mask.device),
+                       torch.full((), NEG, device=mask.device))[:, None]
 
 
 class CausalAttention(layers.Attention):
@@ -109,7 +110,7 @@ class CausalBlock(layers.Block):
 def step_embedding(r, dim):
     """Sinusoidal embedding of diffusion steps ``r`` (N,) int → (N, dim) (cos, sin at geometric frequencies)."""
     half = dim // 2
-    freqs = torch.exp(torch.arange(half, dtype=torch.float32) * (-math.log(10000.0) / half))
+    freqs = torch.exp(torch.arange(half, dtype=torch.float32, device=r.device) * (-math.log(10000.0) / half))
     args = r.to(torch.float32)[:, None] * freqs[None]
     return torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
 

@@ -5,7 +5,14 @@ output too) with draws large enough that greedy decoding and the denoiser
 depend on their inputs: a freshly initialised model would answer every
 prompt with the same word and predict ε̂ = 0, and a parity test on that
 proves nothing.
+
+``tiny_corpus`` and ``tiny_cache`` build a corpus of a few scenes and its
+received-token cache once per test session (the MLLM data, trainer and
+evaluation tests share them).
 """
+import functools
+import pathlib
+
 import numpy as np
 import torch
 
@@ -57,3 +64,39 @@ def random_prompts(task, n, seed=0, token_dim=layout.TOKEN_DIM, image_tokens=lay
         else:
             items.append(layout.asr(rng.normal(size=(5 + 7 * i, token_dim)), token_dim=token_dim))
     return items
+
+
+# --- a tiny corpus and received-token cache (built once per test session) -------------------------
+TINY_CORPUS = {"train": (12, 6), "val": (6, 3), "test": (8, 6)}      # split: (scenes, utterances)
+
+
+def _temp_folder(prefix):
+    import atexit
+    import shutil
+    import tempfile
+    folder = pathlib.Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, True)
+    return folder
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_corpus():
+    """Path of a tiny corpus (``TINY_CORPUS`` scenes and utterances per split, seed 0; no speech without
+    espeak-ng), built once per process in a temporary folder removed at exit."""
+    from gnuradio.unitocom.data import corpus, speech
+    root = _temp_folder("unitocom-mllm-corpus-")
+    for split, (n, n_speech) in TINY_CORPUS.items():
+        corpus.build_split(root, split, n, 0, 64, 3, n_speech if speech.espeak_available() else 0, None, 1)
+    return root
+
+
+@functools.lru_cache(maxsize=None)
+def tiny_cache(copies=2):
+    """Path of a received-token cache (``onnx_export.mllm.data``) of ``tiny_corpus`` with ``copies`` received
+    copies of train, val and test, built once per process."""
+    from .data import Builder, Models
+    root = _temp_folder("unitocom-mllm-cache-")
+    models = Models(threads=1)
+    for split in TINY_CORPUS:
+        Builder(tiny_corpus(), split, root, copies=copies, models=models, progress=False).build()
+    return root

@@ -1,0 +1,138 @@
+"""The MLLM trainer (``onnx_export.train_mllm``) and the test-split evaluation (``onnx_export.mllm.evaluate``)
+on the tiny cache with a tiny model: a few steps with validation scores, the curve, the card, the ONNX
+export with the cache's model ids, resume, refusal of a changed run, seeded repeatability; the
+evaluation through the runtime class with the link conditions; the word error rate by hand."""
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from gnuradio.unitocom.data import speech  # noqa: E402
+from gnuradio.unitocom.mllm import engine, layout  # noqa: E402
+from gnuradio.unitocom.runtime import model_store  # noqa: E402
+from onnx_export import loop, train_mllm  # noqa: E402
+from onnx_export.mllm import evaluate  # noqa: E402
+from onnx_export.mllm.data import Cache  # noqa: E402
+from onnx_export.mllm.evaluate import word_error_rate  # noqa: E402
+from onnx_export.mllm.testing import tiny_cache  # noqa: E402
+
+TINY = ["--dim", "32", "--depth", "2", "--heads", "2", "--head-width", "32", "--head-depth", "2", "--freq-dim", "16",
+        "--batch", "9", "--threads", "1", "--minutes", "10", "--lr", "3e-3", "--warmup", "2", "--log-every", "2",
+        "--eval-questions", "12", "--eval-utterances", "3", "--eval-captions", "4"]
+
+
+def train(out, *extra):
+    return train_mllm.main(["--cache", str(tiny_cache()), "--out", str(out)] + TINY + list(extra))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    metrics = train(out, "--steps", "4", "--eval-every", "2", "--save-every", "2")
+    return out, metrics
+
+
+def test_a_few_steps_give_a_curve_metrics_and_a_card(run, capsys):
+    out, metrics = run
+    assert metrics["steps"] == 4 and metrics["samples"] == 36
+    assert set(metrics["val"]) >= {"val_vqa_acc", "val_lm_vqa", "val_diff_t2i"}
+    if speech.espeak_available():
+        assert 0 <= metrics["val"]["val_asr_wer"] and "val_lm_asr" in metrics["val"]
+    curve = json.loads((out / "curve.json").read_text())
+    steps = [r["step"] for r in curve["rows"]]
+    assert steps == [2, 4] and all("loss" in r and "val_vqa_acc" in r for r in curve["rows"])
+    assert (out / "curve.csv").read_text().splitlines()[0].startswith("step,minutes,loss")
+    card = (out / "MODEL_CARD.md").read_text()
+    for text in ("onnx_export.train_mllm", "--steps 4", "CPU", "| step |", "mllm_prefill-genib-", "received copies"):
+        assert text in card
+    assert json.loads((out / "metrics.json").read_text())["steps"] == 4
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["cache"]["copies"] == 2 and cfg["mllm_config"]["dim"] == 32
+
+
+def test_the_export_names_the_cache_models_and_runs_in_the_runtime(run):
+    out, metrics = run
+    files = evaluate.find_model(out / "onnx")
+    manifest = Cache(tiny_cache() / "train").manifest
+    meta = model_store.read_metadata(files["prefill"])
+    assert json.loads(meta["tokenizers"]) == {"image": manifest["models"]["image_tokenizer"],
+                                              "audio": manifest["models"]["audio_tokenizer"], "text": "text_vocab"}
+    assert json.loads(meta["jscc"]) == {k: v for k, v in manifest["models"].items() if "_jscc_" in k}
+    assert json.loads(meta["train_metrics"]) == metrics["val"] and "received tokens" in meta["train_data"]
+    mllm = engine.MLLM(files=files, device="cpu")
+    assert len(mllm.answer(np.zeros((2, 32, 16), np.float32), np.array([[1, 10, 2], [1, 11, 2]]))) == 2
+
+
+def test_resume_continues_and_a_changed_run_is_refused(tmp_path, capsys):
+    train(tmp_path, "--steps", "2", "--eval-every", "0", "--export-dir", "")
+    assert not (tmp_path / "onnx").exists()
+    capsys.readouterr()
+    metrics = train(tmp_path, "--steps", "4", "--eval-every", "0", "--resume")
+    assert "resumed at step 2" in capsys.readouterr().out and metrics["steps"] == 4
+    assert len(list((tmp_path / "onnx").glob("mllm_*.onnx"))) == 4
+    train(tmp_path, "--steps", "4", "--eval-every", "0", "--resume")         # re-export replaces the old files
+    assert len(list((tmp_path / "onnx").glob("mllm_*.onnx"))) == 4
+    with pytest.raises(SystemExit, match="another run"):
+        train(tmp_path, "--steps", "6", "--resume", "--dim", "16")
+
+
+def test_the_same_seed_gives_the_same_weights(tmp_path):
+    for name in ("a", "b"):
+        train(tmp_path / name, "--steps", "2", "--eval-every", "0", "--export-dir", "")
+    a, b = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=False)["mllm"] for n in ("a", "b"))
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+
+
+def test_batches_mix_the_tasks_and_count_rows():
+    assert train_mllm.split_batch(64, {"vqa": 1, "t2i": 1, "asr": 1}) == {"vqa": 22, "t2i": 21, "asr": 21}
+    assert train_mllm.split_batch(10, train_mllm.shares("vqa=2,t2i=0,asr=3")) == {"vqa": 4, "t2i": 0, "asr": 6}
+    with pytest.raises(ValueError, match="unknown task"):
+        train_mllm.shares("caption=1")
+    cache = Cache(tiny_cache() / "train")
+    sampler = train_mllm.Sampler(cache, 9, train_mllm.shares("vqa=1,t2i=1,asr=1"), p_clean=1.0)
+    packs = sampler(np.random.default_rng(0))
+    assert [layout.TASKS[int(p["task"][0])] for p in packs] == (["vqa", "t2i", "asr"][:len(packs)])
+    assert loop.batch_size(packs) == sum(len(p["ids"]) for p in packs) == (9 if cache.n_utterances else 6)
+    assert loop.batch_size(torch.zeros(5, 3)) == 5                        # tensors: as before
+    assert np.array_equal(sampler.copies(np.random.default_rng(1), 50), np.zeros(50))
+
+
+def test_evaluate_through_the_runtime_with_the_link_conditions(run, tmp_path):
+    out, _ = run
+    res = evaluate.evaluate(tiny_cache(), evaluate.find_model(out / "onnx"), tmp_path, snrs=(10.0,), t2i_n=3,
+                            steps=4, progress=False)
+    assert set(res["conditions"]) == {"clean", "rayleigh_10dB"}
+    clean = res["conditions"]["clean"]
+    assert 0 <= clean["vqa_acc"] <= 1 and 0 <= clean["vqa_acc_other_image"] <= 1
+    assert set(clean["vqa_per_template"]) == set(Cache(tiny_cache() / "test").rows["question_template"])
+    assert clean["t2i_eps_loss"] > 0 and (tmp_path / clean["t2i_grid"]).is_file()
+    if speech.espeak_available():
+        assert clean["asr_wer"] >= 0 and clean["asr_utterances"] == Cache(tiny_cache() / "test").n_utterances
+    link = Cache(tiny_cache() / "test-rayleigh-10dB")
+    assert link.manifest["snr_range_db"] == [10.0, 10.0] and link.manifest["channels"] == ["rayleigh"]
+    assert np.all(link.link("images", 1)["snr_db"] == 10.0) and np.all(link.link("images", 1)["channel"] == 2)
+    base = Cache(tiny_cache() / "test")                   # clean copies linked from the test cache, not redone
+    assert all("reused_from" in link.manifest["units"][f"{s}.c0"] for s in ("images", "caption_images", "audio"))
+    np.testing.assert_array_equal(link.images[0], base.images[0])
+    np.testing.assert_array_equal(link._flat["audio"][0], base._flat["audio"][0])
+    assert "| template |" in (tmp_path / "evaluate.md").read_text()
+    assert json.loads((tmp_path / "evaluate.json").read_text())["model_id"] == res["model_id"]
+
+
+def test_word_error_rate_by_hand():
+    assert word_error_rate("the red cube", "the red cube") == 0.0
+    assert word_error_rate("the red cube", "the cube") == pytest.approx(1 / 3)              # one deletion
+    assert word_error_rate("the red cube", "a red big cube") == pytest.approx(2 / 3)        # sub + insertion
+    assert word_error_rate("the red cube", "") == 1.0
+    assert word_error_rate("is it red", "it is red") == pytest.approx(2 / 3)                # two substitutions
+    assert word_error_rate("a b", "x y z w") == 2.0                                          # can exceed 1
+    # over a corpus: Σ errors / Σ reference words (jiwer's example: 1 substitution + 1 deletion over 6 words)
+    assert word_error_rate(["hello world", "i like monty python"], ["hello duck", "i like python"]) == pytest.approx(2 / 6)
+    assert word_error_rate([["how", "many"]], [["how", "much", "many"]]) == 0.5
+    with pytest.raises(ValueError, match="no word"):
+        word_error_rate([""], ["x"])
+    with pytest.raises(ValueError, match="2 references but 1"):
+        word_error_rate(["a", "b"], ["a"])
