@@ -40,7 +40,6 @@ class qa_ber_meter(gr_unittest.TestCase):
         with self.assertRaises(ValueError):
             ber_meter(skip=-1)
 
-
     def test_more_bad_arguments(self):
         for kwargs in ({"skip": None}, {"skip": "3"}, {"skip": 1.5}, {"skip": float("nan")}, {"label": None}):
             with self.assertRaises(ValueError, msg=str(kwargs)):
@@ -54,6 +53,7 @@ class qa_ber_meter(gr_unittest.TestCase):
         self.assertEqual(meter.bits(), 0)
         meter = self.run_meter(ref, rx, label="")
         self.assertEqual((meter.errors(), meter.bits()), (128, 256))
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_ber_meter)

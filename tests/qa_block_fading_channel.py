@@ -124,7 +124,6 @@ class qa_block_fading_channel(gr_unittest.TestCase):
         self.assertEqual(len(tag_values(tags, "h")), 1)
         self.assertTrue(np.allclose(y, y[0], atol=1e-4))
 
-
     def test_bad_arguments_are_sentences(self):
         nan, inf = float("nan"), float("inf")
         for kwargs in ({"snr_db": -4000}, {"snr_db": 101}, {"snr_db": nan}, {"snr_db": "high"}, {"snr_db": None},
@@ -158,6 +157,7 @@ class qa_block_fading_channel(gr_unittest.TestCase):
         self.assertTrue(np.all(np.isfinite(y)))
         self.assertTrue(y[9] == 0 and y[17] == 0)
         self.assertEqual(len(tag_values(tags, "noise_var")), 16)
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_block_fading_channel)

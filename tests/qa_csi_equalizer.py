@@ -58,7 +58,6 @@ class qa_csi_equalizer(gr_unittest.TestCase):
         self.assertEqual(blk.unequalized_samples, 40)
         self.assertEqual([o for o, _ in tag_values(out_tags, "eq_gain")], [40])
 
-
     def test_more_bad_arguments(self):
         for kwargs in ({"method": None}, {"method": ["zf"]}, {"signal_power": "1"}, {"signal_power": None},
                        {"signal_power": float("inf")}, {"signal_power": 1e30}):
@@ -81,6 +80,7 @@ class qa_csi_equalizer(gr_unittest.TestCase):
         good = np.delete(np.arange(100), [50, 51, 52])
         self.assertTrue(np.allclose(y[good], x[good] * 0.5 / (0.25 + 0.01), rtol=1e-5))
         self.assertEqual([o for o, _ in tag_values(out_tags, "eq_gain")], [0])
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_csi_equalizer)

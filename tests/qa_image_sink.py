@@ -46,7 +46,6 @@ class qa_image_sink(gr_unittest.TestCase):
         self.assertEqual((sink.n_images(), len(sink.psnr_values())), (3, 3))
         self.assertGreater(min(sink.psnr_values()), 100)              # identical images
 
-
     def test_more_bad_arguments(self):
         with tempfile.NamedTemporaryFile() as f:
             for args in (("", "a/b"), ("", None), (5, "x"), (None, "x"), (f.name + "/sub", "x")):
@@ -75,6 +74,7 @@ class qa_image_sink(gr_unittest.TestCase):
         self.assertEqual(sink.n_images(), len(unscored) + 1)
         self.assertEqual(len(sink.psnr_values()), 1)
         self.assertGreater(sink.psnr_values()[0], 99)
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_image_sink)

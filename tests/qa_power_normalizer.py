@@ -75,7 +75,6 @@ class qa_power_normalizer(gr_unittest.TestCase):
         with self.assertRaises((ValueError, RuntimeError)):
             tb.connect(blocks.vector_source_f([1.0]), power_normalizer())
 
-
     def test_bad_arguments_are_sentences(self):
         for kwargs in ({"power": float("inf")}, {"power": 1e30}, {"power": "1"}, {"power": None},
                        {"len_tag_key": 5}, {"len_tag_key": None}, {"max_frame_len": 1.5}, {"max_frame_len": None},
@@ -107,6 +106,7 @@ class qa_power_normalizer(gr_unittest.TestCase):
         for s in (0, 20, 40):
             self.assertAlmostEqual(np.mean(np.abs(y[s:s + 20]) ** 2), 1.0, places=4)
         self.assertEqual(blk.dropped_frames(), 3)
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_power_normalizer)

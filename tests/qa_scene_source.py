@@ -32,7 +32,6 @@ class qa_scene_source(gr_unittest.TestCase):
             image = np.array(pmt.u8vector_elements(pmt.cdr(msg)), np.uint8).reshape(64, 64, 3)
             np.testing.assert_array_equal(image, scene_image("test", 5 + i, 0))
 
-
     def test_bad_arguments_are_sentences(self):
         for kwargs in ({"seed": -1}, {"seed": 1.5}, {"seed": None}, {"first": None}, {"first": "3"},
                        {"first": 2 ** 63}, {"n_images": 10_001}, {"n_images": float("inf")}, {"split": None},
@@ -40,6 +39,7 @@ class qa_scene_source(gr_unittest.TestCase):
             with self.assertRaises(ValueError, msg=str(kwargs)) as ctx:
                 scene_source(**kwargs)
             self.assertIn("must be", str(ctx.exception))
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_scene_source)

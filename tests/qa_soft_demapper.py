@@ -67,7 +67,6 @@ class qa_soft_demapper(gr_unittest.TestCase):
         self.assertTrue(np.array_equal(bits[16:], bit_labels(c)))   # correct with the gain
         self.assertTrue(np.array_equal(bits[:16], bit_labels(c)))
 
-
     def test_more_bad_arguments(self):
         class Broken:
             def points(self):
@@ -94,6 +93,7 @@ class qa_soft_demapper(gr_unittest.TestCase):
         self.assertTrue(np.all(llr[3:5] == 0))                    # NaN/Inf symbols: erasures
         good = np.delete(np.arange(32), [3, 4, 5])
         self.assertTrue(np.array_equal((llr[good] > 0).astype(int), bit_labels(c)[good % 16]))
+
 
 if __name__ == "__main__":
     gr_unittest.run(qa_soft_demapper)

@@ -13,6 +13,7 @@ LLR_MAX = 1e30              # an infinite LLR (overflow) is output as ±LLR_MAX
 
 
 def _validate(key, value):
+    # any finite σ² >= 0 is meaningful (a deep fade after ZF: huge, soft values → 0); a gain is not
     maximum = tagkeys.MAX_ABS_H if key == tagkeys.KEY_EQ_GAIN else None
     return tagkeys.finite_number(key, value, minimum=0.0, maximum=maximum)
 
@@ -48,7 +49,7 @@ class soft_demapper(gr.interp_block):
             raise ValueError("soft_demapper supports one-dimensional (complex) constellations only")
         if not (1 <= k <= 16 and arity == 2 ** k == len(points) and np.all(np.isfinite(points))):
             raise ValueError(f"constellation has {arity} points, not 2^{k} finite ones")
-        noise_var = check_float("noise_var", noise_var, maximum=LLR_MAX, above=0.0)
+        noise_var = check_float("noise_var", noise_var, maximum=1e30, above=0.0)
         gr.interp_block.__init__(self, name="soft_demapper", in_sig=[np.complex64],
                                  out_sig=[np.float32], interp=k)
         self._points = points
