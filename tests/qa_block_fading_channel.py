@@ -1,12 +1,11 @@
 #!/usr/bin/env python3
 """QA for block_fading_channel: statistics against theory, CSI tags, control."""
-import time
 
 import numpy as np
 import pmt
 from gnuradio import blocks, gr, gr_unittest
 
-from unitocom_testing import length_tags, make_tag, run_chain, tag_values
+from unitocom_testing import length_tags, make_tag, run_chain, tag_values, wait_until
 from gnuradio.unitocom import block_fading_channel
 
 
@@ -91,18 +90,27 @@ class qa_block_fading_channel(gr_unittest.TestCase):
         blk = block_fading_channel("awgn", 10.0, 0, seed=1)
         snk = blocks.vector_sink_c()
         tb.connect(src, thr, blk, snk)
+
+        def snr_tags():
+            return [pmt.to_double(t.value) for t in snk.tags() if pmt.symbol_to_string(t.key) == "snr_db"]
+
         tb.start()
-        time.sleep(0.1)
-        blk.set_snr_db(3.0)
-        time.sleep(0.1)
-        blk.to_basic_block()._post(pmt.intern("ctrl"), pmt.cons(pmt.intern("snr_db"), pmt.from_double(7.0)))
-        bad = [pmt.intern("garbage"), pmt.to_pmt({"snr_db": "high"}), pmt.cons(pmt.intern("other"), pmt.from_double(1.0))]
-        for msg in bad:
-            blk.to_basic_block()._post(pmt.intern("ctrl"), msg)
-        time.sleep(0.2)
-        tb.stop()
-        tb.wait()
-        values = [pmt.to_double(t.value) for t in snk.tags() if pmt.symbol_to_string(t.key) == "snr_db"]
+        try:
+            self.assertTrue(wait_until(lambda: len(snk.data()) > 0, 30))
+            blk.set_snr_db(3.0)
+            self.assertTrue(wait_until(lambda: 3.0 in snr_tags(), 30))          # applied at the next work() call
+            blk.to_basic_block()._post(pmt.intern("ctrl"), pmt.cons(pmt.intern("snr_db"), pmt.from_double(7.0)))
+            bad = [pmt.intern("garbage"), pmt.to_pmt({"snr_db": "high"}), pmt.cons(pmt.intern("other"), pmt.from_double(1.0)),
+                   pmt.to_pmt({"snr_db": -4000.0}), pmt.to_pmt({"snr_db": float("inf")})]
+            for msg in bad:
+                blk.to_basic_block()._post(pmt.intern("ctrl"), msg)
+            self.assertTrue(wait_until(lambda: 7.0 in snr_tags() and blk.snr_db() == 7.0, 30))
+            n = len(snk.data())
+            self.assertTrue(wait_until(lambda: len(snk.data()) > n + 1000, 30))  # still running after the bad ones
+        finally:
+            tb.stop()
+            tb.wait()
+        values = snr_tags()
         self.assertEqual(values[0], 10.0)
         self.assertIn(3.0, values)
         self.assertEqual(values[-1], 7.0)
