@@ -31,6 +31,7 @@ from gnuradio import gr
 from hypothesis import strategies as st
 
 import unitocom_testing  # noqa: F401  (makes gnuradio.unitocom importable)
+from gnuradio.unitocom.core import tags as tagkeys  # noqa: E402
 
 #: Metadata / tag keys the blocks read or write.
 META_KEYS = ("frame_id", "modality", "n_tokens", "rate", "snr_db", "h", "model_id", "sample_rate", "n_samples",
@@ -207,16 +208,9 @@ def garbage_pdus(draw, kinds=tuple(_VEC)):
 
 # --- control messages ------------------------------------------------------------------
 def _number(value):
-    """Python number a control reader would see in a PMT value, or None."""
-    if pmt.is_bool(value) or pmt.is_complex(value):
-        return None
-    if pmt.is_uint64(value):
-        return int(pmt.to_uint64(value))
-    if pmt.is_integer(value):
-        return int(pmt.to_long(value))
-    if pmt.is_real(value):
-        return float(pmt.to_double(value))
-    return None
+    """Python number a control reader would see in a PMT value, or None (what ``tags.read_number`` reads)."""
+    number = tagkeys.to_python(value)
+    return number if isinstance(number, (int, float)) and not isinstance(number, bool) else None
 
 
 def defang_ctrl(msg, effective):
