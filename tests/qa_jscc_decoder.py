@@ -111,6 +111,22 @@ class qa_jscc_decoder(gr_unittest.TestCase):
         metas = [pmt.to_python(pmt.car(m)) for m in out]
         self.assertEqual([(m["h"], m["snr_db"]) for m in metas], [(1.0, 3.0), (2.0, 3.0), (2.0, 3.0)])  # h carried over
 
+    def test_transmit_power_is_undone_when_snr_and_noise_var_are_tagged(self):
+        """A frame sent at power P = 4 (tags snr_db and noise_var = P·10^(−snr/10), as block_fading_channel
+        writes them) decodes like the same frame at unit power: the decoder folds √P into h."""
+        rng = np.random.default_rng(5)
+        y, tags = frame(rng, 8, 4)
+        power, snr = 4.0, 12.0
+        nv = power * 10 ** (-snr / 10)
+        csi = [make_tag(0, "h", 0.6 + 0.2j), make_tag(0, "snr_db", snr), make_tag(0, "noise_var", nv)]
+        out = decode(jscc_decoder("image", DEC8, "genib", "", 10.0, "packet_len", "cpu"), y * np.sqrt(power),
+                     tags + csi)
+        tokens = np.array(pmt.f32vector_elements(pmt.cdr(out[0])))
+        want = reference(y * np.sqrt(power), (0.6 + 0.2j) * np.sqrt(power), nv, snr, 4)
+        np.testing.assert_allclose(tokens, want, rtol=1e-4, atol=1e-5)
+        unit = reference(y, 0.6 + 0.2j, 10 ** (-snr / 10), snr, 4)          # the same frame at P = 1
+        np.testing.assert_allclose(tokens, unit, rtol=1e-4, atol=1e-4)
+
     def test_malformed_frames_are_dropped(self):
         rng = np.random.default_rng(2)
         parts, tags, off = [], [], 0
