@@ -43,7 +43,8 @@ def decoder_input(y, h, noise_var, n_tokens, rate, k_max, zeros):
     symbol). Returns ``symbols`` (S, K, 2) and ``reliability`` (S, K), zero
     past ``rate``; ``zeros(shape)`` makes a float32 array of the caller's backend."""
     x_hat, rel = receive(y, h, noise_var)
-    x_hat, rel = unframe(x_hat, n_tokens, rate), unframe(rel + 0 * y.real, n_tokens, rate)
+    rel = rel + 0 * y.real                         # one reliability per symbol, also when h and σ² are scalars
+    x_hat, rel = unframe(x_hat, n_tokens, rate), unframe(rel, n_tokens, rate)
     symbols, reliability = zeros((n_tokens, k_max, 2)), zeros((n_tokens, k_max))
     symbols[:, :rate, 0], symbols[:, :rate, 1] = x_hat.real, x_hat.imag
     reliability[:, :rate] = rel
