@@ -96,3 +96,126 @@ def test_finetune_through_the_jscc_exports_a_matching_set(tiny_corpus, tmp_path)
     for started in result["started_from"].values():
         assert model_store.find(started)
     assert "Fine-tuned through the JSCC" in (cards / "image_jscc_s32.md").read_text()
+
+
+# --- the audio JSCC: the fixed token mapping plus learned parts that start at zero ----------------------------
+
+def fixed_pair(tokens, k_max=16, rates=jm.RATES):
+    """An untrained fixed-mapping pair (d = 16) whose statistics come from ``tokens`` (N, S, 16)."""
+    kw = dict(token_dim=16, k_max=k_max, width=16, depth=1, heads=2, rates=rates)
+    enc, dec = jm.FixedMappingEncoder(**kw).eval(), jm.FixedMappingDecoder(**kw).eval()
+    jm.set_token_stats(enc, dec, tokens.reshape(-1, 16))
+    return enc, dec
+
+
+def test_untrained_fixed_mapping_encoder_sends_the_tokenizers_mapping():
+    torch.manual_seed(0)
+    tokens = torch.randn(3, 10, 16) * 2 + 0.3
+    enc, _ = fixed_pair(tokens)
+    pairs = tokens.reshape(3, 10, 8, 2)
+    with torch.no_grad():
+        for rate in (2, 4, 8, 16):
+            z = enc(tokens, torch.tensor([-5.0, 5.0, 20.0]), torch.full((3,), float(rate)))
+            sent = min(rate, 8)
+            expect = pairs[:, :, :sent] / pairs[:, :, :sent].pow(2).sum(-1).mean(dim=(1, 2)).sqrt()[:, None, None, None]
+            torch.testing.assert_close(z[:, :, :sent], expect)
+            if rate == 16:                                               # each pair a second time
+                torch.testing.assert_close(z[:, :, 8:], z[:, :, :8])
+            assert torch.all(z[:, :, rate:] == 0)
+            # the power constraint, exactly: (1/N) Σ|z|² = 1 over the N = S·rate sent symbols
+            torch.testing.assert_close(z.pow(2).sum(dim=(1, 2, 3)) / (10 * rate), torch.ones(3))
+
+
+def test_untrained_fixed_mapping_decoder_is_the_zero_forcing_inverse():
+    torch.manual_seed(1)
+    tokens = torch.randn(1, 12, 16) * 2
+    enc, dec = fixed_pair(tokens)                       # one frame: the typical RMS is this frame's own
+    snr = torch.tensor([20.0])
+    with torch.no_grad():
+        for rate in (8, 16):
+            r = torch.full((1,), float(rate))
+            z = enc(tokens, snr, r)
+            rel = jm.sent_mask(r, 16)[:, None, :].expand(1, 12, 16) * 1.0
+            torch.testing.assert_close(dec(z, rel, snr, r), tokens, rtol=1e-4, atol=1e-4)
+        r = torch.full((1,), 2.0)                       # rate 2 sends dims 0-3; the rest are the training mean
+        z = enc(tokens, snr, r)
+        out = dec(z, jm.sent_mask(r, 16)[:, None, :].expand(1, 12, 16) * 1.0, snr, r)
+        torch.testing.assert_close(out[..., :4], tokens[..., :4], rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(out[..., 4:], tokens.mean(dim=(0, 1))[4:].expand(1, 12, 12))
+
+
+def test_untrained_fixed_mapping_through_the_channel_is_token_channel():
+    """With K = d/2 symbols the link draws h and noise exactly as ``genib.token_channel`` does; over one frame
+    (typical RMS = the frame's own) the untrained pair gives the tokenizer's fixed-mapping link."""
+    from onnx_export.tokenizers import genib
+    torch.manual_seed(2)
+    tokens = torch.randn(1, 20, 16) * 2
+    enc, dec = fixed_pair(tokens, k_max=8, rates=(8,))
+    for channel in ("awgn", "rayleigh"):
+        for snr_db in (0.0, 10.0):
+            with torch.no_grad():
+                ours = jm.through_link(enc, dec, tokens, torch.tensor([snr_db]), torch.tensor([8.0]), channel,
+                                       torch.Generator().manual_seed(7))
+            ref = genib.token_channel(tokens, snr_db, channel, generator=torch.Generator().manual_seed(7))
+            torch.testing.assert_close(ours, ref, rtol=1e-3, atol=1e-3)
+
+
+def test_one_rates_heads_do_not_move_another_rates_output():
+    torch.manual_seed(3)
+    tokens = torch.randn(2, 9, 16)
+    enc, dec = fixed_pair(tokens)
+    trained_like(enc), trained_like(dec)
+    snr = torch.tensor([0.0, 10.0])
+    args = {r: (torch.full((2,), float(r))) for r in (2, 8)}
+    with torch.no_grad():
+        z2, z8 = enc(tokens, snr, args[2]), enc(tokens, snr, args[8])
+        y8, rel8 = jm.link(z8, snr, args[8], "awgn", generator=torch.Generator().manual_seed(0))
+        t8 = dec(y8, rel8, snr, args[8])
+        for m in (enc, dec):                         # perturb only rate 2's block of the last layer
+            n = m.out.out_features // len(jm.RATES)
+            m.out.weight[:n] += 1.0
+            m.out.bias[:n] += 1.0
+        assert not torch.allclose(enc(tokens, snr, args[2]), z2)
+        torch.testing.assert_close(enc(tokens, snr, args[8]), z8, rtol=0, atol=0)
+        torch.testing.assert_close(dec(y8, rel8, snr, args[8]), t8, rtol=0, atol=0)
+        # a rate the model was not trained for sends and decodes the plain fixed mapping
+        z3 = enc(tokens, snr, torch.full((2,), 3.0))
+        assert torch.all(z3[:, :, 3:] == 0)
+
+
+@pytest.fixture(scope="module")
+def speech_corpus(tmp_path_factory):
+    data = tmp_path_factory.mktemp("speech")
+    corpus.build_split(data, "train", 8, 0, 64, 1, 8, None, 1)
+    corpus.build_split(data, "test", 4, 0, 64, 1, 4, None, 1)
+    return data
+
+
+def test_audio_jscc_trains_through_the_detokenizer_and_exports(speech_corpus, tmp_path):
+    import numpy as np
+    from gnuradio.unitocom.runtime.onnx_session import make_session
+    cards = tmp_path / "cards"
+    metrics = train_jscc.main(["--modality", "audio", "--corpus", str(speech_corpus), "--steps", "2", "--batch", "4",
+                               "--width", "16", "--depth", "1", "--threads", "1", "--eval-snrs", "0,20",
+                               "--rates", "2,8,16", "--relative", "--reference-crops", "4", "--out",
+                               str(tmp_path / "run"), "--export-dir", str(tmp_path / "models"), "--card-dir", str(cards)])
+    assert metrics["arch"] == "fixed" and metrics["steps"] == 2
+    keys = {f"{c}/{s}dB/r{r}" for c in ("awgn", "rayleigh") for s in (0, 20) for r in (2, 8, 16)}
+    assert set(metrics["scores"]) == set(metrics["fixed_mapping"]) == keys
+    assert set(metrics["token_channel"]) == {k for k in keys if k.endswith("/r8")}
+    files = {p.name.split("-")[0]: p for p in (tmp_path / "models").glob("*.onnx")}
+    assert set(files) == {"audio_jscc_encoder", "audio_jscc_decoder"}
+    meta = model_store.read_metadata(files["audio_jscc_encoder"])
+    assert json.loads(meta["io_names"]) == {"inputs": ["tokens", "snr_db", "rate"], "outputs": ["symbols"]}
+    assert json.loads(model_store.read_metadata(files["audio_jscc_decoder"])["io_names"]) == {
+        "inputs": ["symbols", "reliability", "snr_db", "rate"], "outputs": ["tokens"]}
+    # the exported encoder meets the power constraint exactly, frames of any length
+    sess = make_session(str(files["audio_jscc_encoder"]), 1, "cpu")
+    for rate in (2, 8, 16):
+        z = sess.run(None, {"tokens": np.random.default_rng(rate).normal(0, 2, (2, 37, 16)).astype(np.float32),
+                            "snr_db": np.array([0.0, 20.0], np.float32),
+                            "rate": np.full(2, rate, np.float32)})[0]
+        assert z.shape == (2, 37, 16, 2) and np.all(z[:, :, rate:] == 0)
+        np.testing.assert_allclose((z ** 2).sum(axis=(1, 2, 3)) / (37 * rate), 1.0, rtol=1e-5)
+    card = (cards / "audio_jscc.md").read_text()
+    assert "| awgn | 8 | fixed mapping |" in card and "| awgn | 8 | JSCC |" in card

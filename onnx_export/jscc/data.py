@@ -85,16 +85,29 @@ class ImageTokens:
         return torch.mean(((out - target) / self.token_std) ** 2)
 
 
+class MelBatch:
+    """Audio training crops with their log-mel: ``tokens`` (n, C, d), ``mel`` (n, 64, 4·C), ``valid`` (n, C);
+    ``len()`` is n, like a token batch."""
+
+    def __init__(self, tokens, mel, valid):
+        self.tokens, self.mel, self.valid = tokens, mel, valid
+
+    def __len__(self):
+        return len(self.tokens)
+
+
 class AudioTokens(ImageTokens):
     """Audio tokens of the corpus utterances (25 per second) from the shipped ONNX tokenizer.
 
     ``train``/``test``: lists of (T, d) token arrays; training batches are random crops of ``CROP``
-    tokens; ``score``: mean absolute log-mel error (nepers) through the ONNX de-tokenizer."""
+    tokens; ``score``: mean absolute log-mel error (nepers) through the ONNX de-tokenizer.
+    With ``train_mels`` the training utterances' scaled log-mels are kept too (cached as float16),
+    and ``batch`` gives (tokens, log-mel) crop pairs for a loss on the log-mel."""
     modality, higher_is_better, metric = "audio", False, "logmel_l1_nepers"
     CROP = 64                                                         # tokens per training crop (2.56 s)
 
     def __init__(self, corpus, out, tokenizer=DEFAULT_MODELS[("tokenizer", "audio")], variant="genib", n_test=200,
-                 threads=2):
+                 threads=2, train_mels=False):
         self.tok_path = model_store.find(tokenizer, variant)
         self.det_path = model_store.find(tokenizer.replace("tokenizer", "detokenizer"), variant)
         self.tok_meta = model_store.read_metadata(self.tok_path)
@@ -107,43 +120,63 @@ class AudioTokens(ImageTokens):
         sess = make_session(str(self.tok_path), threads, "cpu")
         tag = self.tokenizer_id = model_store.model_id(self.tok_path)
         out = pathlib.Path(out)
-        self.train = self._load(out / f"train_{tag}", sess, CorpusSplit(corpus, "train"), None)
+        out.mkdir(parents=True, exist_ok=True)
+        train = self._load(out / f"train_{tag}", sess, CorpusSplit(corpus, "train"), None, keep_mels=train_mels,
+                           cache_mels=True)
+        self.train_mels, self.train = train if train_mels else (None, train)
         self.test_mels, self.test = self._load(out / f"test_{tag}_{n_test}", sess, CorpusSplit(corpus, "test"), n_test,
                                                keep_mels=True)
         self.det = make_session(str(self.det_path), threads, "cpu")
         self.token_std = torch.from_numpy(np.concatenate(self.train).std(axis=0)).float()
 
     @staticmethod
-    def _load(stem, sess, split, limit, keep_mels=False):
+    def _load(stem, sess, split, limit, keep_mels=False, cache_mels=False):
+        """Tokens of the first ``limit`` (None: all) utterances of ``split``, cached under ``stem``; with
+        ``keep_mels`` also their scaled log-mels cut to 4 frames per token, as (mels, tokens): computed
+        afresh (float32), or with ``cache_mels`` cached as float16 (the training crops' targets)."""
         n = len(split.utterances) if limit is None else min(limit, len(split.utterances))
-        mels = [af.log_mel(split.audio(k)) for k in range(n)] if keep_mels else None
         toks_path, len_path = pathlib.Path(f"{stem}.npy"), pathlib.Path(f"{stem}_len.npy")
+        mel_path = pathlib.Path(f"{stem}_mel16.npy")
+        mels = None
         if toks_path.is_file():
             flat, lengths = np.load(toks_path), np.load(len_path)
             toks = np.split(flat, np.cumsum(lengths)[:-1])
+            if keep_mels and cache_mels and mel_path.is_file():
+                mels = np.split(np.load(mel_path).astype(np.float32), np.cumsum(lengths * 4)[:-1], axis=1)
         else:
             toks = []
             for k in range(n):
-                mel = mels[k] if mels else af.log_mel(split.audio(k))
+                mel = af.log_mel(split.audio(k))
                 mel = mel[:, :mel.shape[1] // 4 * 4]
                 toks.append(sess.run(None, {"mel": mel[None]})[0][0])
             np.save(toks_path, np.concatenate(toks)), np.save(len_path, np.array([len(t) for t in toks]))
-        if keep_mels:
-            return [m[:, :len(t) * 4] for m, t in zip(mels, toks)], toks
-        return toks
+        if not keep_mels:
+            return toks
+        if mels is None:
+            mels = [af.log_mel(split.audio(k))[:, :len(t) * 4] for k, t in zip(range(n), toks)]
+            if cache_mels:
+                np.save(mel_path, np.concatenate(mels, axis=1).astype(np.float16))
+        return [m[:, :len(t) * 4] for m, t in zip(mels, toks)], toks
 
     def batch(self, rng, n):
-        """``n`` random crops of ``CROP`` tokens (shorter utterances padded with their last token): (n, CROP, d)."""
+        """``n`` random crops of ``CROP`` tokens (shorter utterances padded with their last token): (n, CROP, d);
+        with ``train_mels``, a ``MelBatch`` of those tokens, their log-mel (n, 64, 4·CROP) and ``valid`` (n, CROP),
+        0 for the padding tokens of a short utterance (its log-mel there is 0), so a loss can leave them out."""
         out = np.zeros((n, self.CROP, self.token_dim), np.float32)
+        mel = np.zeros((n, af.N_MELS, 4 * self.CROP), np.float32) if self.train_mels is not None else None
+        valid = np.zeros((n, self.CROP), np.float32)
         for i, k in enumerate(rng.integers(0, len(self.train), n)):
             t = self.train[k]
-            if len(t) > self.CROP:
-                start = int(rng.integers(0, len(t) - self.CROP + 1))
-                out[i] = t[start:start + self.CROP]
-            else:
-                out[i, :len(t)] = t
-                out[i, len(t):] = t[-1]
-        return torch.from_numpy(out)
+            start = int(rng.integers(0, len(t) - self.CROP + 1)) if len(t) > self.CROP else 0
+            m = min(len(t), self.CROP)
+            out[i, :m] = t[start:start + m]
+            out[i, m:] = t[-1]
+            valid[i, :m] = 1.0
+            if mel is not None:
+                mel[i, :, :4 * m] = self.train_mels[k][:, 4 * start:4 * (start + m)]
+        if mel is None:
+            return torch.from_numpy(out)
+        return MelBatch(torch.from_numpy(out), torch.from_numpy(mel), torch.from_numpy(valid))
 
     def test_batches(self, n=1):
         """One tensor (1, T, d) per test utterance (their lengths differ); ``n`` is ignored."""

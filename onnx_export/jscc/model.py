@@ -126,6 +126,139 @@ class JSCCDecoder(nn.Module):
         return self.out(self.trunk(self.inp(x), snr_db, rate))
 
 
+def per_rate(heads, rate, rates):
+    """heads (B, S, n·len(rates)): one block of n outputs per rate → (B, S, n), the block of each sample's
+    ``rate`` (B,); zeros for a rate not in ``rates`` (a tensor)."""
+    b, s, _ = heads.shape
+    pick = (rate[:, None] == rates[None, :]).to(heads.dtype)                          # (B, R)
+    return torch.einsum("bsrn,br->bsn", heads.reshape(b, s, len(rates), -1), pick)
+
+
+def fixed_index(token_dim, k_max):
+    """Which token dimension pair symbol k of the fixed mapping carries: k mod d/2 (a list of K ints)."""
+    return [k % (token_dim // 2) for k in range(k_max)]
+
+
+class FixedMappingEncoder(nn.Module):
+    """Encoder T = the fixed token mapping plus a learned residual that starts at zero.
+
+    The fixed mapping is the one the tokenizers were trained through
+    (``tokenizers.genib.token_channel``): token dimensions (2j, 2j+1) become the
+    I/Q of symbol j, and the frame is scaled to unit power. A token of d
+    dimensions fills d/2 symbols; symbol k carries pair k mod d/2, so at rate
+    r ≤ d/2 the first 2r dimensions are sent and at rate d (K = 16, d = 16)
+    each pair is sent twice (repetition). A Transformer trunk (``Trunk``, SNR-
+    and rate-modulated) adds a residual to the symbols through a last layer
+    initialised at zero, so an untrained encoder *is* the fixed mapping. That
+    last layer is one per rate of ``rates`` (a rate outside them sends the
+    fixed mapping), so what training does for one rate cannot move the
+    symbols of another except through the shared trunk. The power constraint
+    is met exactly at the output, as in ``JSCCEncoder``. Same inputs, outputs
+    and arguments as ``JSCCEncoder`` (no ``vocab``), plus ``rates``."""
+
+    def __init__(self, token_dim=16, k_max=K_MAX, width=64, depth=2, heads=4, fixed_len=0, vocab=0, rates=RATES):
+        super().__init__()
+        if vocab or token_dim % 2:
+            raise ValueError("the fixed mapping needs continuous tokens of an even dimension")
+        self.token_dim, self.k_max, self.vocab = token_dim, k_max, 0
+        self.register_buffer("index", torch.tensor(fixed_index(token_dim, k_max)), persistent=False)
+        self.register_buffer("rates", torch.tensor([float(r) for r in rates]), persistent=False)
+        self.inp = nn.Linear(token_dim, width)
+        self.trunk = Trunk(width, depth, heads, k_max, fixed_len)
+        self.out = nn.Linear(width, 2 * k_max * len(rates))
+        nn.init.zeros_(self.out.weight), nn.init.zeros_(self.out.bias)
+        self.register_buffer("scale", torch.ones(()))          # the RMS of a symbol, set from the training tokens
+
+    def fixed(self, tokens):
+        """tokens (B, S, d) → the fixed mapping's symbols (B, S, K, 2), before masking and power scaling."""
+        b, s, d = tokens.shape
+        return tokens.reshape(b, s, d // 2, 2).index_select(2, self.index)
+
+    def forward(self, tokens, snr_db, rate):
+        """tokens (B, S, d) f32, snr_db (B,), rate (B,) → symbols (B, S, K, 2), unit power over the sent ones."""
+        res = per_rate(self.out(self.trunk(self.inp(tokens), snr_db, rate)), rate, self.rates)
+        z = self.fixed(tokens) / self.scale + res.reshape(res.shape[0], res.shape[1], self.k_max, 2)
+        z = z * sent_mask(rate, self.k_max)[:, None, :, None]
+        power = z.pow(2).sum(dim=(1, 2, 3)) / (z.shape[1] * rate)
+        return z / torch.sqrt(power + 1e-12)[:, None, None, None]
+
+
+class FixedMappingDecoder(nn.Module):
+    """Decoder R = the fixed mapping's inverse plus a learned correction that starts at zero.
+
+    The inverse: the sent symbols that carry a token pair (one, or two at the
+    repetition rate) are combined, o = Σ x̂ with total gain g = Σ r (x̂ = r·s +
+    noise of variance r(1 − r) for MMSE-equalised unit-power symbols), and
+    s = o / g is the zero-forcing estimate the tokenizers were trained with
+    (``token_channel``), scaled back by the typical RMS of the sent symbols'
+    pairs (the receiver does not know the frame's own); a pair that was not
+    sent gets the training mean. Also formed: the per-dimension linear MMSE
+    estimate under the training tokens' mean and spread, which shrinks toward
+    the mean where the channel is poor. A Transformer trunk reads x̂, r and
+    the LMMSE estimate and outputs, per token and dimension, a weight a and an
+    offset b through a last layer initialised at zero:
+    t̂ = t̂_zf + a·(t̂_lmmse − t̂_zf) + b·std. So an untrained decoder *is* the
+    fixed mapping's inverse, and training can move each token anywhere
+    between the two estimates and beyond; as in the encoder, the last layer
+    is one per rate. Same inputs, outputs and arguments as ``JSCCDecoder``
+    (no ``vocab``), plus ``rates``."""
+
+    def __init__(self, token_dim=16, k_max=K_MAX, width=64, depth=2, heads=4, fixed_len=0, vocab=0, rates=RATES):
+        super().__init__()
+        if vocab or token_dim % 2:
+            raise ValueError("the fixed mapping needs continuous tokens of an even dimension")
+        self.token_dim, self.k_max, self.vocab = token_dim, k_max, 0
+        pairs = token_dim // 2
+        onehot = torch.zeros(k_max, pairs)
+        onehot[torch.arange(k_max), torch.tensor(fixed_index(token_dim, k_max))] = 1.0
+        self.register_buffer("combine", onehot, persistent=False)           # (K, d/2): symbol k → its pair
+        self.register_buffer("power", torch.ones(k_max))         # E|pair carried by symbol k|² of the training tokens
+        self.register_buffer("mean", torch.zeros(token_dim))
+        self.register_buffer("std", torch.ones(token_dim))
+        self.register_buffer("rates", torch.tensor([float(r) for r in rates]), persistent=False)
+        self.inp = nn.Linear(3 * k_max + token_dim, width)
+        self.trunk = Trunk(width, depth, heads, k_max, fixed_len)
+        self.out = nn.Linear(width, 2 * token_dim * len(rates))
+        nn.init.zeros_(self.out.weight), nn.init.zeros_(self.out.bias)
+
+    def frame_scale(self, rate):
+        """rate (B,) → (B, 1, 1, 1): the typical RMS of a frame's sent symbols before the power scaling."""
+        power = (sent_mask(rate, self.k_max) * self.power).sum(-1) / rate
+        return power.sqrt()[:, None, None, None]
+
+    def inverse(self, symbols, reliability, rate):
+        """symbols (B, S, K, 2), reliability (B, S, K), rate (B,) → the fixed mapping's token estimates
+        (zero-forcing, linear MMSE), each (B, S, d)."""
+        b, s = symbols.shape[:2]
+        scale = self.frame_scale(rate)
+        o = torch.einsum("bskc,kp->bspc", symbols, self.combine)            # Σ x̂ per pair (B, S, d/2, 2)
+        g = torch.einsum("bsk,kp->bsp", reliability, self.combine)[..., None]            # g = Σ r
+        noise = torch.einsum("bsk,kp->bsp", reliability * (1 - reliability), self.combine)[..., None] / 2
+        mean = self.mean.reshape(1, 1, -1, 2) / scale
+        var = self.std.pow(2).reshape(1, 1, -1, 2) / scale.pow(2)
+        zf = torch.where(g > 0, o / g.clamp_min(1e-12), mean)
+        lmmse = mean + var * g / (g * g * var + noise + 1e-12) * (o - g * mean)
+        return (zf * scale).reshape(b, s, self.token_dim), (lmmse * scale).reshape(b, s, self.token_dim)
+
+    def forward(self, symbols, reliability, snr_db, rate):
+        """symbols (B, S, K, 2), reliability (B, S, K), snr_db (B,), rate (B,) → tokens (B, S, d)."""
+        zf, lmmse = self.inverse(symbols, reliability, rate)
+        x = torch.cat([symbols.flatten(2), reliability, (lmmse - self.mean) / self.std], dim=-1)
+        a, b = per_rate(self.out(self.trunk(self.inp(x), snr_db, rate)), rate, self.rates).chunk(2, dim=-1)
+        return zf + a * (lmmse - zf) + b * self.std
+
+
+def set_token_stats(enc, dec, tokens):
+    """Set the fixed mapping's statistics from training tokens (N, d): the encoder's ``scale`` (the RMS
+    of a symbol), the decoder's ``power`` per symbol and per-dimension ``mean`` and ``std``."""
+    t = torch.as_tensor(tokens, dtype=torch.float32)
+    with torch.no_grad():
+        pair_power = t.pow(2).reshape(len(t), -1, 2).sum(-1).mean(0)          # (d/2,)
+        enc.scale.fill_(float(pair_power.mean().sqrt()))
+        dec.power.copy_(pair_power[torch.tensor(fixed_index(dec.token_dim, dec.k_max))])
+        dec.mean.copy_(t.mean(0)), dec.std.copy_(t.std(0))
+
+
 def link(symbols, snr_db, rate, channel_type="rayleigh", generator=None, k_factor=0.0):
     """Encoder output → what the decoder gets, through the project's channel.
 
