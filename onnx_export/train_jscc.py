@@ -143,7 +143,8 @@ def models(data, args):
                  fixed_len=data.fixed_len, vocab=data.vocab)
     if args.arch == "free":
         return jm.JSCCEncoder(**shape), jm.JSCCDecoder(**shape)
-    enc, dec = jm.FixedMappingEncoder(**shape, rates=args.rate_list), jm.FixedMappingDecoder(**shape, rates=args.rate_list)
+    enc = jm.FixedMappingEncoder(**shape, rates=args.rate_list)
+    dec = jm.FixedMappingDecoder(**shape, rates=args.rate_list)
     jm.set_token_stats(enc, dec, np.concatenate(list(data.train)).reshape(-1, data.token_dim))
     return enc, dec
 
@@ -356,8 +357,8 @@ def fixed_design_text(data, args, metrics):
     if worse:
         summary = f"largest relative loss {gaps[-1][0] * 100:+.2f}% ({gaps[-1][1]})"
     else:
-        summary = f"the smallest gain is {-gaps[-1][0] * 100:.2f}% ({gaps[-1][1]}), the largest {-gaps[0][0] * 100:.1f}% " \
-                  f"({gaps[0][1]})"
+        summary = f"the smallest gain is {-gaps[-1][0] * 100:.2f}% ({gaps[-1][1]}), " \
+                  f"the largest {-gaps[0][0] * 100:.1f}% ({gaps[0][1]})"
     told_text = "" if not told else (
         f" Against the fixed mapping with the frame's own RMS told to the receiver (a side channel the JSCC "
         f"does not get; `token_channel` assumes it), same draws: at least as good at {len(told) - len(worse_told)} "

@@ -105,7 +105,8 @@ def test_audio_jscc_meets_the_power_constraint_and_its_card_names_it():
     """The shipped audio JSCC pair: every rate of its metadata, frames of any length, (1/N)Σ|z|² = 1 over the
     N = S·rate sent symbols and nothing past ``rate``; the decoder gives finite tokens of the frame's shape;
     the card names both files and its table holds the metadata's scores."""
-    enc_path, dec_path = model_store.find("audio_jscc_encoder", "genib"), model_store.find("audio_jscc_decoder", "genib")
+    enc_path = model_store.find("audio_jscc_encoder", "genib")
+    dec_path = model_store.find("audio_jscc_decoder", "genib")
     meta = model_store.read_metadata(enc_path)
     model_store.check_pair(meta, model_store.read_metadata(dec_path))
     enc, dec = make_session(str(enc_path), 1, "cpu"), make_session(str(dec_path), 1, "cpu")
@@ -113,7 +114,8 @@ def test_audio_jscc_meets_the_power_constraint_and_its_card_names_it():
     for rate in json.loads(meta["rates"]):
         for length in (1, 37, 150):
             tokens = rng.normal(0, 2, (3, length, int(meta["token_dim"]))).astype(np.float32)
-            z = enc.run(None, {"tokens": tokens, "snr_db": np.float32([-5, 5, 20]), "rate": np.full(3, rate, np.float32)})[0]
+            z = enc.run(None, {"tokens": tokens, "snr_db": np.float32([-5, 5, 20]),
+                               "rate": np.full(3, rate, np.float32)})[0]
             assert np.all(z[:, :, rate:] == 0)
             np.testing.assert_allclose((z ** 2).sum(axis=(1, 2, 3)) / (length * rate), 1.0, rtol=1e-5)
             rel = np.zeros(z.shape[:3], np.float32)

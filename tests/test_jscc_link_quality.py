@@ -179,7 +179,7 @@ def test_audio_jscc_is_at_least_as_good_as_the_fixed_mapping(audio_set, channel,
             ours.append(logmel_l1(det, jscc(t, rate, snr_db, h, noise, sessions), mel))
             fixed.append(logmel_l1(det, fixed_mapping(t, rate, h, noise, dec_path), mel))
         assert all(map(math.isfinite, ours))
-        assert np.mean(ours) <= np.mean(fixed), f"{channel} {snr_db} dB rate {rate}: {np.mean(ours)} vs {np.mean(fixed)}"
+        assert np.mean(ours) <= np.mean(fixed), (channel, snr_db, rate, np.mean(ours), np.mean(fixed))
 
 
 def test_audio_through_the_blocks_at_20db_is_close_to_the_tokenizer_alone(audio_set):

@@ -198,7 +198,8 @@ def test_audio_jscc_trains_through_the_detokenizer_and_exports(speech_corpus, tm
     metrics = train_jscc.main(["--modality", "audio", "--corpus", str(speech_corpus), "--steps", "2", "--batch", "4",
                                "--width", "16", "--depth", "1", "--threads", "1", "--eval-snrs", "0,20",
                                "--rates", "2,8,16", "--relative", "--reference-crops", "4", "--out",
-                               str(tmp_path / "run"), "--export-dir", str(tmp_path / "models"), "--card-dir", str(cards)])
+                               str(tmp_path / "run"), "--export-dir", str(tmp_path / "models"),
+                               "--card-dir", str(cards)])
     assert metrics["arch"] == "fixed" and metrics["steps"] == 2
     keys = {f"{c}/{s}dB/r{r}" for c in ("awgn", "rayleigh") for s in (0, 20) for r in (2, 8, 16)}
     assert set(metrics["scores"]) == set(metrics["fixed_mapping"]) == keys

@@ -180,7 +180,8 @@ class FixedMappingEncoder(nn.Module):
         z = self.fixed(tokens) / self.scale + res.reshape(res.shape[0], res.shape[1], self.k_max, 2)
         z = z * sent_mask(rate, self.k_max)[:, None, :, None]
         power = z.pow(2).sum(dim=(1, 2, 3)) / (z.shape[1] * rate)
-        return z / torch.sqrt(power + 1e-12)[:, None, None, None]
+        z = z / torch.sqrt(power + 1e-12)[:, None, None, None]
+        return z.reshape(tokens.shape[0], tokens.shape[1], self.k_max, 2)          # static K, 2 in the ONNX graph
 
 
 class FixedMappingDecoder(nn.Module):
@@ -245,7 +246,8 @@ class FixedMappingDecoder(nn.Module):
         zf, lmmse = self.inverse(symbols, reliability, rate)
         x = torch.cat([symbols.flatten(2), reliability, (lmmse - self.mean) / self.std], dim=-1)
         a, b = per_rate(self.out(self.trunk(self.inp(x), snr_db, rate)), rate, self.rates).chunk(2, dim=-1)
-        return zf + a * (lmmse - zf) + b * self.std
+        out = zf + a * (lmmse - zf) + b * self.std
+        return out.reshape(symbols.shape[0], symbols.shape[1], self.token_dim)      # static d in the ONNX graph
 
 
 def set_token_stats(enc, dec, tokens):
