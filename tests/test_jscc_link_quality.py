@@ -29,20 +29,25 @@ def corpus_sentences():
     return [np.array(vocab.encode(s), np.int32) for s in out]
 
 
-def text_link(sentences, rate, channel, snr_db, seed):
-    """Token ids through the blocks; returns (errors, tokens) over every sentence."""
-    enc = jscc_encoder("text", "", "", rate, snr_db, "packet_len", "cpu", 1, 64)
-    dec = jscc_decoder("text", "", "", "", snr_db, "packet_len", "cpu", 1, 64)
+def blocks_link(modality, variant, rate, channel, snr_db, seed, model_id, vectors):
+    """Token vectors (PDU metadata ``row`` = index) through jscc_encoder → block_fading_channel → jscc_decoder
+    with the shipped models; the decoded (metadata, array) pairs once the graph finished by itself."""
+    enc = jscc_encoder(modality, "", variant, rate, snr_db, "packet_len", "cpu", 1, 64)
+    dec = jscc_decoder(modality, "", variant, "", snr_db, "packet_len", "cpu", 1, 64)
     chan = block_fading_channel(channel, snr_db, 0, 0.0, 1.0, seed, "packet_len")
-    src = pdu_source([pdu_util.make(pmt.to_pmt({"model_id": "text_vocab", "row": i}), ids)
-                      for i, ids in enumerate(sentences)])
+    src = pdu_source([pdu_util.make(pmt.to_pmt({"model_id": model_id, "row": i}), v) for i, v in enumerate(vectors)])
     sink = message_collector()
     tb = gr.top_block()
     tb.msg_connect(src, "out", enc, "tokens")
     tb.connect(enc, chan, dec)
     tb.msg_connect(dec, "tokens", sink, "in")
     run_flowgraph(tb, timeout=600.0)
-    out = sink.pdus()
+    return sink.pdus()
+
+
+def text_link(sentences, rate, channel, snr_db, seed):
+    """Token ids through the blocks; returns (errors, tokens) over every sentence."""
+    out = blocks_link("text", "", rate, channel, snr_db, seed, "text_vocab", sentences)
     assert len(out) == len(sentences)
     assert [meta["row"] for meta, _ in out] == list(range(len(sentences))), "PDUs out of order"
     errors = total = 0
@@ -185,18 +190,7 @@ def test_audio_jscc_is_at_least_as_good_as_the_fixed_mapping(audio_set, channel,
 def test_audio_through_the_blocks_at_20db_is_close_to_the_tokenizer_alone(audio_set):
     """Audio tokens (frames of ~100) through jscc_encoder → block_fading_channel → jscc_decoder, in order."""
     tokens, mels, _, det, tok_id = audio_set
-    enc = jscc_encoder("audio", "", "genib", 8, 20.0, "packet_len", "cpu", 1, 64)
-    dec = jscc_decoder("audio", "", "genib", "", 20.0, "packet_len", "cpu", 1, 64)
-    chan = block_fading_channel("awgn", 20.0, 0, 0.0, 1.0, 5, "packet_len")
-    src = pdu_source([pdu_util.make(pmt.to_pmt({"model_id": tok_id, "row": i}), t.astype(np.float32).ravel())
-                      for i, t in enumerate(tokens)])
-    sink = message_collector()
-    tb = gr.top_block()
-    tb.msg_connect(src, "out", enc, "tokens")
-    tb.connect(enc, chan, dec)
-    tb.msg_connect(dec, "tokens", sink, "in")
-    run_flowgraph(tb, timeout=600.0)
-    out = sink.pdus()
+    out = blocks_link("audio", "genib", 8, "awgn", 20.0, 5, tok_id, [t.astype(np.float32).ravel() for t in tokens])
     assert [meta["row"] for meta, _ in out] == list(range(len(tokens)))
     got = [np.asarray(v, np.float32).reshape(-1, t.shape[1]) for (_, v), t in zip(out, tokens)]
     assert [g.shape for g in got] == [t.shape for t in tokens]
