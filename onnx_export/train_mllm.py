@@ -7,7 +7,7 @@
 
 Data: the received-token cache of ``onnx_export.mllm.data`` (``<cache>/train``
 and ``<cache>/val``). Every step draws ``--batch`` items, split between the
-three tasks by ``--mix`` (vqa, t2i, asr), each item uniformly from its task
+four tasks by ``--mix`` (vqa, t2i, asr, dsc), each item uniformly from its task
 and with a random copy of its inputs (copy 0 is clean, 1 … C went through
 the link; ``--p-clean`` sets the clean share, else every copy is equally
 likely). Targets are clean: answers, transcripts, and for text-to-image the
@@ -22,7 +22,8 @@ budget, seeded, resumable with ``--resume``, ``--minutes`` and/or
 ``--eval-every`` steps the validation split is scored on clean tokens: VQA
 accuracy and ASR word error rate (greedy, through the numpy generation
 loops of the runtime on the torch model) and the teacher-forced losses of
-all three tasks (``val_diff_t2i`` is Eq. 19 on t2i). ``curve.json`` and
+all four tasks (``val_diff_t2i`` is Eq. 19 on t2i) and the share of scene descriptions
+said exactly right (``val_dsc_exact``). ``curve.json`` and
 ``curve.csv`` in the run folder hold the training loss and these metrics
 against steps. At the end: ``metrics.json``, the four ONNX graphs
 (``onnx_export.mllm.export``, parity-checked, metadata naming the
@@ -50,7 +51,7 @@ from onnx_export.mllm.data import Cache
 from onnx_export.mllm.evaluate import word_error_rate
 from onnx_export.mllm.model import MLLM, Config
 
-CURVE_KEYS = ("loss", "lm_vqa", "lm_asr", "diff_t2i")
+CURVE_KEYS = ("loss", "lm_vqa", "lm_asr", "lm_dsc", "diff_t2i")
 CONFIG_FILE = "config.json"
 
 
@@ -68,8 +69,8 @@ def parser():
     ap.add_argument("--minutes", type=float, default=150.0, help="wall-time budget (evaluation included)")
     ap.add_argument("--steps", type=int, default=0, help="stop after this many steps (0: time only)")
     ap.add_argument("--batch", type=int, default=64, help="items per step, all tasks together")
-    ap.add_argument("--mix", default="vqa=1,t2i=1,asr=1", help="task shares of a batch")
-    ap.add_argument("--weights", default="vqa=1,t2i=1,asr=1", help="loss weight per task")
+    ap.add_argument("--mix", default="vqa=1,t2i=1,asr=1,dsc=1", help="task shares of a batch")
+    ap.add_argument("--weights", default="vqa=1,t2i=1,asr=1,dsc=1", help="loss weight per task")
     ap.add_argument("--p-clean", type=float, default=None,
                     help="probability of the clean copy (default: all copies equally likely)")
     ap.add_argument("--lr", type=float, default=5e-4)
@@ -147,6 +148,9 @@ class Sampler:
         if self.n["t2i"]:
             packs.append(layout.pack([c.t2i(int(s), int(k)) for s, k in
                                       zip(rng.integers(0, c.n_scenes, self.n["t2i"]), self.copies(rng, self.n["t2i"]))]))
+        if self.n.get("dsc"):
+            packs.append(layout.pack([c.describe(int(s), int(k)) for s, k in
+                                      zip(rng.integers(0, c.n_scenes, self.n["dsc"]), self.copies(rng, self.n["dsc"]))]))
         if self.n["asr"] and len(self.asr_ok):
             picks = self.asr_ok[rng.integers(0, len(self.asr_ok), self.n["asr"])]
             packs.append(layout.pack([c.asr(int(u), int(k)) for u, k in zip(picks, self.copies(rng, self.n["asr"]))]))
@@ -190,14 +194,14 @@ class Validator:
         scores = {}
         packs = []
         for task, idx, make in (("vqa", self.questions, c.vqa), ("t2i", self.captions, c.t2i),
-                                ("asr", self.utterances, c.asr)):
+                                ("asr", self.utterances, c.asr), ("dsc", self.captions, c.describe)):
             for part in _chunks([make(int(i)) for i in idx], 64):
                 packs.append((task, layout.pack(part)))
         sums = {}
         gen = torch.Generator().manual_seed(1234)
         for task, p in packs:
             _, parts = objective.loss(model, to_device([p], self.device), generator=gen)
-            key = {"vqa": "lm_vqa", "asr": "lm_asr", "t2i": "diff_t2i"}[task]
+            key = {"vqa": "lm_vqa", "asr": "lm_asr", "t2i": "diff_t2i", "dsc": "lm_dsc"}[task]
             sums.setdefault(key, []).append((parts[key], len(p["ids"])))
         for key, vals in sums.items():
             scores[f"val_{key}"] = round(sum(v * n for v, n in vals) / sum(n for _, n in vals), 5)
@@ -212,6 +216,11 @@ class Validator:
             hyps = greedy(model, items, self.max_words, chunk=32)
             scores["val_asr_wer"] = round(word_error_rate([vocab.decode(c.transcripts[int(u)]) for u in self.utterances],
                                                           [vocab.decode(h) for h in hyps]), 4)
+        if self.captions:
+            items = [layout.describe(np.asarray(c.images[0][s])) for s in self.captions]
+            said = greedy(model, items, 2 + 5 * 6)
+            scores["val_dsc_exact"] = round(float(np.mean([list(d) == list(c.descriptions[s]) + [vocab.EOS]
+                                                           for d, s in zip(said, self.captions)])), 4)
         if was_training:
             model.train()
         return scores
@@ -265,12 +274,12 @@ def plot_curve(out, rows):
         pts = [(r["step"], r[key]) for r in rows if key in r]
         if pts:
             a.plot(*zip(*pts), label=key)
-    for key in ("val_lm_vqa", "val_lm_asr", "val_diff_t2i"):
+    for key in ("val_lm_vqa", "val_lm_asr", "val_lm_dsc", "val_diff_t2i"):
         pts = [(r["step"], r[key]) for r in rows if key in r]
         if pts:
             a.plot(*zip(*pts), "o--", label=key)
     a.set_xlabel("step"), a.set_ylabel("loss"), a.set_yscale("log"), a.legend(fontsize=7)
-    for key in ("val_vqa_acc", "val_asr_wer"):
+    for key in ("val_vqa_acc", "val_asr_wer", "val_dsc_exact"):
         pts = [(r["step"], r[key]) for r in rows if key in r]
         if pts:
             b.plot(*zip(*pts), "o-", label=key)
@@ -340,8 +349,8 @@ def write_card(out, argv, args, config, metrics, rows, paths, device_line, plot)
     """``<out>/MODEL_CARD.md``: a draft of the model card (command, data, time, device, curve, files)."""
     pc = metrics["parameters"]
     c = config["cache"]
-    head = [k for k in ("step", "minutes", "loss", "val_vqa_acc", "val_asr_wer", "val_lm_vqa", "val_lm_asr",
-                        "val_diff_t2i") if any(k in r for r in rows)]
+    head = [k for k in ("step", "minutes", "loss", "val_vqa_acc", "val_asr_wer", "val_dsc_exact", "val_lm_vqa",
+                        "val_lm_asr", "val_lm_dsc", "val_diff_t2i") if any(k in r for r in rows)]
     shown = [r for r in rows if any(k.startswith("val_") for k in r)] or rows[-1:]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in shown:
@@ -364,7 +373,8 @@ Parameters: {pc['total']:,} ({pc['transformer']:,} Transformer, {pc['lm_head']:,
 {pc['diffusion_head']:,} diffusion head). AdamW lr {args.lr}, warm-up {args.warmup}, cosine over the budget.
 
 Data: the received-token cache `{c['folder']}` of corpus `{c['corpus']}`: {c['train_counts']['vqa']} questions,
-{c['train_counts']['t2i']} captions, {c['train_counts']['asr']} utterances in train ({config['asr_items_too_long']} ASR
+{c['train_counts']['t2i']} captions, {c['train_counts']['asr']} utterances, {c['train_counts'].get('dsc', 0)} scene
+descriptions in train ({config['asr_items_too_long']} ASR
 items longer than {config['mllm_config']['max_len']} positions left out); copy 0 clean + {c['copies']} received copies
 ({', '.join(c['channels'])} block fading, SNR uniform in {c['snr_range_db']} dB, rates {c['rates']}); batch mix
 {config['mix']}, clean share {args.p_clean if args.p_clean is not None else f'1/{c["copies"] + 1}'}.

@@ -63,7 +63,7 @@ def test_pack_left_and_right():
         assert list(right["pos"][row, :k]) == list(left["pos"][row, -k:]) == list(range(k))
         np.testing.assert_array_equal(right["ids"][row, :k], left["ids"][row, -k:])
     assert list(right["task"]) == [0, 0, 0]
-    assert layout.N_IDS == layout.VOCAB + 7 and len(layout.vocab_hash()) == 16
+    assert layout.N_IDS == layout.VOCAB + 8 and len(layout.vocab_hash()) == 16
 
 
 # --- model --------------------------------------------------------------------------------------------
@@ -170,15 +170,15 @@ def test_text_generation_stops_at_eos():
 # --- training -----------------------------------------------------------------------------------------
 
 def test_mixed_task_training_step():
-    """One batch of VQA, t2i and ASR: LM cross-entropy + diffusion loss, backward reaches every part."""
+    """One batch of VQA, t2i, ASR and dsc: LM cross-entropy + diffusion loss, backward reaches every part."""
     torch.manual_seed(0)
     model = MLLM(tiny_config(max_len=192)).train()
     items = random_items(12, np.random.default_rng(0), tasks=layout.TASKS)
     loss, parts = objective.loss(model, packs_by_task(items), generator=torch.Generator().manual_seed(0))
-    assert set(parts) >= {"lm_vqa", "lm_asr", "diff_t2i"} and torch.isfinite(loss)
+    assert set(parts) >= {"lm_vqa", "lm_asr", "lm_dsc", "diff_t2i"} and torch.isfinite(loss)
     assert parts["lm_vqa"] == pytest.approx(np.log(layout.VOCAB), rel=0.2)    # untrained: ≈ uniform over V
     assert parts["diff_t2i"] == pytest.approx(1.0, rel=0.2)                    # ε̂ = 0 at initialisation
-    assert parts["n_t2i_tokens"] == 4 * 32 and parts["n_vqa_words"] == 4 * 2
+    assert parts["n_t2i_tokens"] == 3 * 32 and parts["n_vqa_words"] == 3 * 2
     loss.backward()
     for name in ("embed_ids.weight", "proj_image.weight", "proj_audio.weight", "blocks.0.attn.qkv.weight",
                  "lm_head.weight", "head.out.weight"):
@@ -189,6 +189,7 @@ def test_mixed_task_training_step():
     one, parts1 = objective.loss(model, layout.pack(items), generator=g)
     assert parts1["lm_vqa"] == pytest.approx(parts["lm_vqa"], rel=1e-4)
     assert parts1["lm_asr"] == pytest.approx(parts["lm_asr"], rel=1e-4)
+    assert parts1["lm_dsc"] == pytest.approx(parts["lm_dsc"], rel=1e-4)
 
 
 def test_a_few_steps_fit_a_batch():

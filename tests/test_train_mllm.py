@@ -9,14 +9,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from gnuradio.unitocom.data import speech  # noqa: E402
+from gnuradio.unitocom.data import speech, vocab  # noqa: E402
+from gnuradio.unitocom.data.loaders import CorpusSplit  # noqa: E402
 from gnuradio.unitocom.mllm import engine, layout  # noqa: E402
 from gnuradio.unitocom.runtime import model_store  # noqa: E402
 from onnx_export import loop, train_mllm  # noqa: E402
 from onnx_export.mllm import evaluate  # noqa: E402
 from onnx_export.mllm.data import Cache  # noqa: E402
 from onnx_export.mllm.evaluate import word_error_rate  # noqa: E402
-from onnx_export.mllm.testing import tiny_cache  # noqa: E402
+from onnx_export.mllm.testing import tiny_cache, tiny_corpus  # noqa: E402
 
 TINY = ["--dim", "32", "--depth", "2", "--heads", "2", "--head-width", "32", "--head-depth", "2", "--freq-dim", "16",
         "--batch", "9", "--threads", "1", "--minutes", "10", "--lr", "3e-3", "--warmup", "2", "--log-every", "2",
@@ -86,16 +87,30 @@ def test_the_same_seed_gives_the_same_weights(tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
 
 
+def test_the_scene_description_names_every_object_left_to_right():
+    cache = Cache(tiny_cache() / "train")
+    corpus = CorpusSplit(tiny_corpus(), "train")
+    for s in range(cache.n_scenes):
+        objs = sorted(corpus.objects(s), key=lambda o: o.screen_x)
+        words = vocab.decode(cache.descriptions[s]).split()
+        assert words[0] == str(len(objs)) and len(words) == 1 + 4 * len(objs)
+        for k, o in enumerate(objs):
+            assert words[1 + 4 * k:5 + 4 * k] == [o.size, o.color, o.material, o.shape]
+    item = cache.describe(0)
+    assert item.task == "dsc" and list(item.ids[:2]) == [layout.TASK_DSC, layout.BOI]
+    assert list(item.lm_target[item.lm_target >= 0]) == list(cache.descriptions[0]) + [vocab.EOS]
+
+
 def test_batches_mix_the_tasks_and_count_rows():
     assert train_mllm.split_batch(64, {"vqa": 1, "t2i": 1, "asr": 1}) == {"vqa": 22, "t2i": 21, "asr": 21}
-    assert train_mllm.split_batch(10, train_mllm.shares("vqa=2,t2i=0,asr=3")) == {"vqa": 4, "t2i": 0, "asr": 6}
+    assert train_mllm.split_batch(10, train_mllm.shares("vqa=2,t2i=0,asr=3")) == {"vqa": 4, "t2i": 0, "asr": 6, "dsc": 0}
     with pytest.raises(ValueError, match="unknown task"):
         train_mllm.shares("caption=1")
     cache = Cache(tiny_cache() / "train")
-    sampler = train_mllm.Sampler(cache, 9, train_mllm.shares("vqa=1,t2i=1,asr=1"), p_clean=1.0)
+    sampler = train_mllm.Sampler(cache, 12, train_mllm.shares("vqa=1,t2i=1,asr=1,dsc=1"), p_clean=1.0)
     packs = sampler(np.random.default_rng(0))
-    assert [layout.TASKS[int(p["task"][0])] for p in packs] == (["vqa", "t2i", "asr"][:len(packs)])
-    assert loop.batch_size(packs) == sum(len(p["ids"]) for p in packs) == (9 if cache.n_utterances else 6)
+    assert [layout.TASKS[int(p["task"][0])] for p in packs] == (["vqa", "t2i", "dsc", "asr"][:len(packs)])
+    assert loop.batch_size(packs) == sum(len(p["ids"]) for p in packs) == (12 if cache.n_utterances else 9)
     assert loop.batch_size(torch.zeros(5, 3)) == 5                        # tensors: as before
     assert np.array_equal(sampler.copies(np.random.default_rng(1), 50), np.zeros(50))
 

@@ -23,7 +23,8 @@ from gnuradio.unitocom.mllm import layout
 from . import model as mllm_model
 from . import objective
 
-LENGTHS = {"question": (8, 16), "caption": (10, 18), "transcript": (8, 15), "audio": (80, 120)}
+LENGTHS = {"question": (8, 16), "caption": (10, 18), "transcript": (8, 15), "audio": (80, 120),
+           "description": (13, 25)}
 
 
 def random_items(n, rng, token_dim=layout.TOKEN_DIM, image_tokens=layout.IMAGE_TOKENS, tasks=layout.TASKS):
@@ -43,6 +44,9 @@ def random_items(n, rng, token_dim=layout.TOKEN_DIM, image_tokens=layout.IMAGE_T
         elif task == "t2i":
             items.append(layout.t2i(sentence(LENGTHS["caption"]), rng.normal(size=(image_tokens, token_dim)),
                                     token_dim))
+        elif task == "dsc":
+            items.append(layout.describe(rng.normal(size=(image_tokens, token_dim)), words(LENGTHS["description"]),
+                                         token_dim))
         else:
             m = rng.integers(*LENGTHS["audio"], endpoint=True)
             items.append(layout.asr(rng.normal(size=(m, token_dim)), words(LENGTHS["transcript"]), token_dim))

@@ -41,7 +41,8 @@ Files in ``<out>/<split>/`` (a fixed-condition copy for evaluation, e.g.
   Rayleigh), ``snr_db``, ``rate``, ``h`` (a structured array);
 * ``targets.npz``: clean targets and labels — ``answer`` (Q,) word id,
   ``question_scene`` (Q,), ``transcript`` ids (flat) with
-  ``transcript_offsets``, ``utterance_scene``;
+  ``transcript_offsets``, ``utterance_scene``, ``description`` ids (flat, the dsc
+  targets, ``captions.describe``) with ``description_offsets``;
   ``rows.json``: question templates and texts, captions, transcripts,
   utterance speakers, whether the corpus's train split has each speaker
   (``speaker_heard_in_train``, from its ``meta.json``) and whether the
@@ -78,7 +79,7 @@ import numpy as np
 from gnuradio.unitocom.core import jscc_frame
 from gnuradio.unitocom.core import modalities as mod
 from gnuradio.unitocom.core import zoo
-from gnuradio.unitocom.data import speech, vocab
+from gnuradio.unitocom.data import captions, speech, vocab
 from gnuradio.unitocom.data.loaders import CorpusSplit
 from gnuradio.unitocom.dsp import audio_features
 from gnuradio.unitocom.dsp import channel_math as cm
@@ -390,6 +391,7 @@ class Builder:
                 "question_text": [q["text"] for q in self.q_rows],
                 "answer_text": [q["answer"] for q in self.q_rows],
                 "caption_text": [c["text"] for c in self.data.captions[:self.n_scenes]],
+                "description_text": [captions.describe(self.data.objects(i)) for i in range(self.n_scenes)],
                 "transcript_text": [u["text"] for u in utt],
                 "speaker": [u["speaker"] for u in utt],
                 "speaker_heard_in_train": [u["speaker"] in heard for u in utt],
@@ -400,10 +402,12 @@ class Builder:
             return
         transcripts = [np.array(vocab.encode(u["text"], add_special=False), np.int64) for u in utt]
         t_flat, t_off = _flat(transcripts, np.int64)
+        descriptions = [np.array(vocab.encode(d, add_special=False), np.int64) for d in rows["description_text"]]
+        d_flat, d_off = _flat(descriptions, np.int64)
         np.savez(self.folder / "targets.tmp.npz", answer=np.array([vocab.TOKEN_ID[q["answer"]] for q in self.q_rows],
                                                                   np.int64),
                  question_scene=np.array([q["scene"] for q in self.q_rows], np.int64),
-                 transcript=t_flat, transcript_offsets=t_off,
+                 transcript=t_flat, transcript_offsets=t_off, description=d_flat, description_offsets=d_off,
                  utterance_scene=np.array([u["scene"] for u in utt], np.int64))
         (self.folder / "targets.tmp.npz").replace(self.folder / "targets.npz")
         _atomic_text(path, text)
@@ -512,6 +516,10 @@ class Cache:
         self.answer, self.question_scene = t["answer"], t["question_scene"]
         self.transcripts = _split_flat(t["transcript"], t["transcript_offsets"])
         self.utterance_scene = t["utterance_scene"]
+        if "description" not in t:
+            raise ValueError(f"the cache at {self.folder} predates the dsc task; run the build again (it only "
+                             "rewrites targets.npz)")
+        self.descriptions = _split_flat(t["description"], t["description_offsets"])
         self.rows = json.loads((self.folder / "rows.json").read_text())
         self.n_scenes, self.n_questions, self.n_utterances = len(self.caption_images), len(self.answer), len(self.transcripts)
 
@@ -538,9 +546,13 @@ class Cache:
         """ASR item of utterance ``u``: audio tokens of ``copy`` → the clean transcript."""
         return layout.asr(self.seq("audio", copy, u), self.transcripts[u])
 
+    def describe(self, s, copy=0):
+        """dsc item of scene ``s``: its image tokens of ``copy`` → the clean scene description."""
+        return layout.describe(np.asarray(self.images[copy][s]), self.descriptions[s])
+
     def counts(self):
-        """{'vqa', 't2i', 'asr'}: items per task."""
-        return {"vqa": self.n_questions, "t2i": self.n_scenes, "asr": self.n_utterances}
+        """{'vqa', 't2i', 'asr', 'dsc'}: items per task."""
+        return {"vqa": self.n_questions, "t2i": self.n_scenes, "asr": self.n_utterances, "dsc": self.n_scenes}
 
     def token_stats(self, modality):
         """(mean, std) per dimension (d,) of the clean training tokens of ``modality`` ('image': scene and

@@ -5,9 +5,10 @@ packing each task (or each length bucket) separately saves the padding an
 ASR row (≈ 100 audio tokens) would force on VQA and t2i rows (≈ 50). One
 Transformer pass per pack; then
 
-* L_vqa, L_asr: token-mean cross-entropy of the answer / transcript words
-  (+ ``<eos>``) of that task's rows (Eq. 16, normalised per task so VQA's one
-  or two target words per sample are not drowned by ASR's fifteen);
+* L_vqa, L_asr, L_dsc: token-mean cross-entropy of the answer / transcript /
+  scene-description words (+ ``<eos>``) of that task's rows (Eq. 16,
+  normalised per task so VQA's one or two target words per sample are not
+  drowned by ASR's fifteen);
 * L_t2i: Eq. (19) over every image token to generate, K noise draws each
   (``diffusion.loss``), in the standardised token space;
 
@@ -21,7 +22,8 @@ from gnuradio.unitocom.mllm import layout
 
 from . import diffusion
 
-DEFAULT_WEIGHTS = {"vqa": 1.0, "asr": 1.0, "t2i": 1.0}
+DEFAULT_WEIGHTS = {"vqa": 1.0, "asr": 1.0, "t2i": 1.0, "dsc": 1.0}
+LM_TASKS = ("vqa", "asr", "dsc")
 
 
 def tensors(batch):
@@ -33,7 +35,7 @@ def loss(model, packs, weights=None, generator=None):
     """(scalar loss, {part: float}) for ``packs`` (a packed dict or a list of them); see the module docstring."""
     weights = {**DEFAULT_WEIGHTS, **(weights or {})}
     packs = [packs] if isinstance(packs, dict) else list(packs)
-    ce_sum = {t: [] for t in ("vqa", "asr")}
+    ce_sum = {t: [] for t in LM_TASKS}
     h_diff, c_diff = [], []
     for b in packs:
         if b["ids"].shape[1] > model.config.max_len:
@@ -64,9 +66,9 @@ def loss(model, packs, weights=None, generator=None):
         parts["diff_t2i"] = diffusion.loss(model.head, torch.cat(h_diff), torch.cat(c_diff),
                                            model.config.noise_draws, omega, generator)
         parts["n_t2i_tokens"] = float(sum(len(c) for c in c_diff))
-    for key, task in (("lm_vqa", "vqa"), ("lm_asr", "asr"), ("diff_t2i", "t2i")):
+    for key, task in [(f"lm_{t}", t) for t in LM_TASKS] + [("diff_t2i", "t2i")]:
         if key in parts:
             total = total + weights[task] * parts[key]
     if not torch.is_tensor(total):
-        raise ValueError("the batch has no target: no answer, transcript or image token to predict")
+        raise ValueError("the batch has no target: no answer, transcript, description or image token to predict")
     return total, {k: float(v.detach()) if torch.is_tensor(v) else v for k, v in parts.items()}

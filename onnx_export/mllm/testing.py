@@ -61,6 +61,8 @@ def random_prompts(task, n, seed=0, token_dim=layout.TOKEN_DIM, image_tokens=lay
             items.append(layout.vqa(rng.normal(size=(image_tokens, token_dim)), ids(3 + 2 * i), token_dim=token_dim))
         elif task == "t2i":
             items.append(layout.t2i(ids(2 + 3 * i), token_dim=token_dim))
+        elif task == "dsc":
+            items.append(layout.describe(rng.normal(size=(image_tokens, token_dim)), token_dim=token_dim))
         else:
             items.append(layout.asr(rng.normal(size=(5 + 7 * i, token_dim)), token_dim=token_dim))
     return items

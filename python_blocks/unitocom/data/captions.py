@@ -20,6 +20,14 @@ def phrase(obj):
     return "a " + " ".join(obj.attrs()[k] for k in _ORDER)
 
 
+def describe(objs):
+    """The whole scene in words: the object count, then each object's size color material shape, left to
+    right on screen (e.g. "3 small gray metal cylinder large purple rubber sphere …"). Every word is in the
+    vocabulary; the MLLM's ``dsc`` task learns to say it from image tokens."""
+    ordered = sorted(objs, key=lambda o: o.screen_x)
+    return " ".join([str(len(ordered))] + [" ".join(o.attrs()[k] for k in _ORDER) for o in ordered])
+
+
 def caption_from_scene(rng, objs):
     """A true caption of 1–3 of the scene's objects; dict(text, objects, relations)."""
     # only objects that their full description names uniquely in the scene

@@ -5,16 +5,22 @@ Every position of a sequence is one of three *kinds*: a discrete id
 (``KIND_IMAGE`` / ``KIND_AUDIO``: d = 16 floats through that modality's
 linear projection). The discrete ids are the corpus vocabulary
 (``data.vocab.TOKENS``, V = 64, the only ids the LM head predicts) followed
-by seven learned control tokens that only ever appear as inputs:
+by eight learned control tokens that only ever appear as inputs:
 
-    <boi> <eoi>   begin / end of image tokens     <vqa> <t2i> <asr>   task
+    <boi> <eoi>   begin / end of image tokens     <vqa> <t2i> <asr> <dsc>   task
     <boa> <eoa>   begin / end of audio tokens
 
-The three tasks (``|`` ends the prompt; what follows is generated):
+The four tasks (``|`` ends the prompt; what follows is generated):
 
     vqa  <vqa> <boi> c₁ … c₃₂ <eoi> question_ids <sep> | answer <eos>
     t2i  <t2i> caption_ids <boi>                     | c₁ … c₃₂
     asr  <asr> <boa> a₁ … a_M <eoa> <sep>            | transcript <eos>
+    dsc  <dsc> <boi> c₁ … c₃₂ <eoi> <sep>             | description <eos>
+
+``dsc`` (describe the scene: the object count, then every object's size,
+color, material and shape from left to right, ``data.captions.describe``)
+is dense supervision of what the image tokens hold — one VQA answer is one
+word per image — and a capability of its own.
 
 Prediction is next-token throughout: the hidden state h_i at position i
 predicts what stands at i + 1 — a word through the LM head (Eq. 15), or an
@@ -47,11 +53,11 @@ from ..data import vocab
 
 LAYOUT_VERSION = "unitocom.mllm.layout/1"
 VOCAB = len(vocab.TOKENS)                              # V: what the LM head predicts
-CONTROLS = ("<boi>", "<eoi>", "<boa>", "<eoa>", "<vqa>", "<t2i>", "<asr>")
-BOI, EOI, BOA, EOA, TASK_VQA, TASK_T2I, TASK_ASR = range(VOCAB, VOCAB + len(CONTROLS))
+CONTROLS = ("<boi>", "<eoi>", "<boa>", "<eoa>", "<vqa>", "<t2i>", "<asr>", "<dsc>")
+BOI, EOI, BOA, EOA, TASK_VQA, TASK_T2I, TASK_ASR, TASK_DSC = range(VOCAB, VOCAB + len(CONTROLS))
 N_IDS = VOCAB + len(CONTROLS)                          # rows of the input embedding
 KIND_TEXT, KIND_IMAGE, KIND_AUDIO = 0, 1, 2
-TASKS = ("vqa", "t2i", "asr")
+TASKS = ("vqa", "t2i", "asr", "dsc")
 TOKEN_DIM = 16
 IMAGE_TOKENS = 32
 NO_TARGET = -1
@@ -154,6 +160,18 @@ def asr(audio_tokens, transcript_ids=None, token_dim=TOKEN_DIM):
     if transcript_ids is not None:
         b.text(_words(transcript_ids))
     return b.item("asr", prompt)
+
+
+def describe(image_tokens, description_ids=None, token_dim=TOKEN_DIM):
+    """``<dsc> <boi> c… <eoi> <sep>`` (+ ``description <eos>`` when ``description_ids`` is given)."""
+    b = _Builder(token_dim)
+    b.text([TASK_DSC, BOI])
+    b.tokens(image_tokens, KIND_IMAGE)
+    b.text([EOI, vocab.SEP])
+    prompt = len(b.ids)
+    if description_ids is not None:
+        b.text(_words(description_ids))
+    return b.item("dsc", prompt)
 
 
 def pack(items, pad="right", length=None):
