@@ -63,7 +63,7 @@ def test_parity_of_every_graph(exported):
     assert export.check_all(model, paths)
 
 
-@pytest.mark.parametrize("task", ["vqa", "asr"])
+@pytest.mark.parametrize("task", ["vqa", "asr", "dsc"])
 def test_greedy_words_are_identical_in_torch_and_onnxruntime(exported, runtime, task):
     model, _ = exported
     items = random_prompts(task, 5, seed=11)

@@ -35,6 +35,9 @@ def test_good_inputs_run(mllm):
     assert len(mllm.transcribe(np.zeros((1, 20, 16), np.float32), max_words=2)) == 1
     assert len(mllm.transcribe([np.zeros((5, 16)), np.zeros((9, 16), np.float32)], max_words=2)) == 2
     assert mllm.generate_image_tokens(QUESTIONS, steps=2).shape == (2, 32, 16)
+    assert len(mllm.describe(IMAGES, max_words=3)) == 2
+    with pytest.raises(ValueError, match="32 tokens"):
+        mllm.describe(np.zeros((1, 8, 16), np.float32))
     assert mllm.model_id and mllm.image_tokens == 32 and mllm.diffusion_steps == 1000
 
 

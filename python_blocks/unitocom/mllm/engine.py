@@ -5,6 +5,7 @@
     answers = mllm.answer(image_tokens, question_ids)  # (B, 32, 16) float, (B, N) int → [ids]
     texts = mllm.transcribe(audio_tokens)              # (B, M, 16) or [(M_i, 16)] → [ids]
     tokens = mllm.generate_image_tokens(caption_ids, steps=50, temperature=1.0)   # → (B, 32, 16) float32
+    scenes = mllm.describe(image_tokens)               # (B, 32, 16) → [ids]: "3 small gray metal cube …"
 
 Words come back as id arrays without specials (``vocab.decode`` makes text).
 Inputs are checked before anything runs, and every problem is a
@@ -41,6 +42,7 @@ SHARED_KEYS = ("mllm_id", "mllm_config", "schedule", "layout", "vocab_hash", "to
 MAX_BATCH = 1024
 MAX_ANSWER_WORDS = 8
 MAX_TRANSCRIPT_WORDS = 48
+MAX_DESCRIPTION_WORDS = 32
 
 
 class OnnxBackend:
@@ -249,6 +251,16 @@ class MLLM:
         temperature = self._top_p(top_p, temperature)
         items = [layout.asr(a, token_dim=self.token_dim) for a in clips]
         self._fits("transcribe", items, max_words)
+        return generate.text(self.backend, items, max_words, top_p, temperature, self._rng(seed), self.use_cache)
+
+    def describe(self, image_tokens, max_words=MAX_DESCRIPTION_WORDS, top_p=None, temperature=1.0, seed=None):
+        """Scene descriptions (the object count, then each object's size color material shape, left to
+        right): (B, 32, 16) image tokens → B id arrays."""
+        images = check_tokens("image_tokens", image_tokens, self.token_dim, count=self.image_tokens)
+        max_words = check_int("max_words", max_words, 1, self.max_len)
+        temperature = self._top_p(top_p, temperature)
+        items = [layout.describe(c, token_dim=self.token_dim) for c in images]
+        self._fits("describe", items, max_words)
         return generate.text(self.backend, items, max_words, top_p, temperature, self._rng(seed), self.use_cache)
 
     def generate_image_tokens(self, caption_ids, steps=50, temperature=1.0, sampler="ddpm", eta=0.0, seed=None):
