@@ -14,7 +14,7 @@ from gnuradio.unitocom.data.loaders import CorpusSplit  # noqa: E402
 from gnuradio.unitocom.mllm import engine, layout  # noqa: E402
 from gnuradio.unitocom.runtime import model_store  # noqa: E402
 from onnx_export import loop, train_mllm  # noqa: E402
-from onnx_export.mllm import evaluate  # noqa: E402
+from onnx_export.mllm import evaluate, parity  # noqa: E402
 from onnx_export.mllm.data import Cache  # noqa: E402
 from onnx_export.mllm.evaluate import word_error_rate  # noqa: E402
 from onnx_export.mllm.testing import tiny_cache, tiny_corpus  # noqa: E402
@@ -64,6 +64,19 @@ def test_the_export_names_the_cache_models_and_runs_in_the_runtime(run):
     assert json.loads(meta["train_metrics"]) == metrics["val"] and "received tokens" in meta["train_data"]
     mllm = engine.MLLM(files=files, device="cpu")
     assert len(mllm.answer(np.zeros((2, 32, 16), np.float32), np.array([[1, 10, 2], [1, 11, 2]]))) == 2
+
+
+def test_parity_of_the_run_and_its_export(run, tmp_path):
+    out, _ = run
+    res_path = tmp_path / "parity.json"
+    parity.main(["--run", str(out), "--model-dir", str(out / "onnx"), "--cache", str(tiny_cache()), "--n", "6",
+                 "--t2i", "2", "--steps", "3", "--out", str(res_path)])
+    res = json.loads(res_path.read_text())
+    assert res["items"]["vqa"] == 6 and res["items"]["dsc"] == 6 and res["items"]["t2i"] == 2
+    for kind in ("vqa", "asr", "dsc"):
+        assert res[f"{kind}_differ_torch_vs_onnx"] == 0 and res[f"{kind}_differ_cache_vs_nocache"] == 0
+    assert res["t2i_max_abs_torch_vs_onnx"] < 1e-2 * max(res["t2i_token_scale"], 1.0)
+    assert res["denoiser_within_rtol_1e-3_atol_1e-5"]
 
 
 def test_resume_continues_and_a_changed_run_is_refused(tmp_path, capsys):

@@ -20,6 +20,8 @@ one channel and one SNR, cached in ``<cache>/test-rayleigh-<snr>dB``).
   utterances, over the speakers the corpus's train split never has
   (``speaker_heard_in_train`` of the cache), and over those it keeps out by
   construction.
+* **dsc**: greedy scene descriptions of the first ``--scenes`` test scenes:
+  exactly right, object count right, attribute accuracy per object slot.
 * **t2i**: image tokens for the first ``--t2i`` captions (``--steps`` DDPM
   steps, fixed seed), decoded by the shipped image de-tokenizer (the one
   in the cache's manifest); ``t2i_<condition>.png`` shows per caption the
@@ -149,6 +151,28 @@ def asr_scores(mllm, cache, copy, utterances, batch=32):
     return out, texts
 
 
+def dsc_scores(mllm, cache, copy, scenes, batch=128):
+    """Greedy scene descriptions of ``scenes`` (image tokens of ``copy``) against the true ones: the share
+    said exactly, the share with the right object count, and the attribute accuracy over the object slots
+    of the true description (slot k of the prediction against slot k of the truth; a missing slot is
+    wrong)."""
+    said = []
+    for sl in _batches(len(scenes), batch):
+        said += mllm.describe(np.stack([np.asarray(cache.images[copy][s]) for s in scenes[sl]]))
+    exact = count = right = total = 0
+    for ids, s in zip(said, scenes):
+        truth = vocab.decode(cache.descriptions[s]).split()
+        got = vocab.decode(ids).split()
+        exact += got == truth
+        count += bool(got) and got[0] == truth[0]
+        for k in range(1, len(truth)):
+            right += k < len(got) and got[k] == truth[k]
+            total += 1
+    n = max(len(scenes), 1)
+    return {"dsc_exact": round(exact / n, 4), "dsc_count_acc": round(count / n, 4),
+            "dsc_attribute_acc": round(right / max(total, 1), 4), "dsc_scenes": len(scenes)}
+
+
 def t2i_loss(backend, cache, copy, captions, draws=4, seed=0, batch=64):
     """Eq. (19) on t2i items of ``captions`` (inputs of ``copy``) through the ONNX graphs: prefill the whole
     teacher-forced sequence, then the denoiser on ``draws`` noisy versions of each image token; mean of
@@ -216,7 +240,7 @@ def condition_cache(cache_root, name, snr_db, clean, threads=1, progress=False):
 
 
 def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device="cpu", t2i_n=16, steps=50,
-             questions=None, utterances=None, seed=0, progress=True):
+             questions=None, utterances=None, seed=0, progress=True, dsc_n=1000):
     """Score the model ``files`` on the test split (see the module docstring); returns the results dict."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -252,6 +276,7 @@ def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device=
             half = max(cache.n_scenes // 2, 1)
             other = lambda q: (int(cache.question_scene[q]) + half) % cache.n_scenes   # noqa: E731
             res["vqa_acc_other_image"], res["vqa_per_template_other_image"], _ = vqa_scores(mllm, cache, copy, qs, other)
+        res.update(dsc_scores(mllm, cache, copy, list(range(min(dsc_n, cache.n_scenes)))) if dsc_n else {})
         if us:
             asr, texts = asr_scores(mllm, cache, copy, us)
             res.update(asr)
@@ -295,7 +320,8 @@ def _train_question_rows(cache_root, base):
 def report(results):
     """Markdown tables of an ``evaluate`` result: conditions × metrics, and VQA per template."""
     conds = results["conditions"]
-    keys = [k for k in ("vqa_acc", "asr_wer", "asr_wer_unseen", "asr_wer_held_out", "t2i_eps_loss",
+    keys = [k for k in ("vqa_acc", "asr_wer", "asr_wer_unseen", "asr_wer_held_out", "dsc_exact",
+                        "dsc_attribute_acc", "t2i_eps_loss",
                         "t2i_psnr_vs_caption_render_db") if any(k in c for c in conds.values())]
     lines = [f"# MLLM `{results['model_id']}` on the {results['split']} split", "",
              f"{results['questions']} questions, {results['utterances']} utterances, {results['t2i_captions']} "
@@ -328,6 +354,7 @@ def main(argv=None):
     p.add_argument("--t2i", type=int, default=16, help="captions to generate images for")
     p.add_argument("--steps", type=int, default=50, help="DDPM steps per image token")
     p.add_argument("--questions", type=int, default=None, help="only the first N questions")
+    p.add_argument("--scenes", type=int, default=1000, help="scenes to describe (dsc); 0 for none")
     p.add_argument("--utterances", type=int, default=None, help="only the first N utterances")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
@@ -335,7 +362,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     snrs = [float(s) for s in args.snrs.split(",") if s]
     res = evaluate(args.cache, find_model(args.model_dir), args.out, snrs, args.split, args.threads, args.device,
-                   args.t2i, args.steps, args.questions, args.utterances, args.seed)
+                   args.t2i, args.steps, args.questions, args.utterances, args.seed, dsc_n=args.scenes)
     print(report(res))
 
 
