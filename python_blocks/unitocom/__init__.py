@@ -12,6 +12,7 @@ Importable as ``gnuradio.unitocom``. Blocks (one per module, same name):
 * ``jscc_encoder``         – token PDU → frame of complex symbols (SNR/rate-adaptive JSCC T)
 * ``jscc_decoder``         – received frame + CSI tags → token PDU (JSCC R)
 * ``tx``, ``rx``           – hier blocks: tokenizer → JSCC encoder → power normalizer, and back
+* ``sample_source``        – corpus samples for vqa / t2i / asr with session ids (finite)
 * ``scene_source``         – corpus test scenes as image PDUs (finite)
 * ``image_sink``           – received images → PNG files and PSNR against the sent scenes
 
@@ -37,6 +38,7 @@ from .jscc_decoder import jscc_decoder
 from .jscc_encoder import jscc_encoder
 from .power_normalizer import power_normalizer
 from .rx import rx
+from .sample_source import sample_source
 from .scene_source import scene_source
 from .soft_demapper import soft_demapper
 from .tokenizer import tokenizer
@@ -44,4 +46,4 @@ from .tx import tx
 
 __all__ = ["ber_meter", "block_fading_channel", "csi_equalizer", "detokenizer", "image_sink", "jscc_decoder", "jscc_encoder",
            "power_normalizer",
-           "qam16_gray", "rx", "scene_source", "soft_demapper", "tokenizer", "tx"]
+           "qam16_gray", "rx", "sample_source", "scene_source", "soft_demapper", "tokenizer", "tx"]
