@@ -84,6 +84,42 @@ class qa_rx(gr_unittest.TestCase):
             np.testing.assert_allclose(img.astype(int), reference_image(tvec).astype(int), atol=1)
         self.assertEqual(len({m["h"] for m, _ in tokens}), n)          # a fade per frame, told to the decoder
 
+    def test_session_and_task_reach_the_token_pdus(self):
+        # tx tags session_id / task (its arguments or the PDU's); rx hands them on in both outputs
+        # and gives frames without them (here: straight from a vector source) its own arguments
+        rng = np.random.default_rng(5)
+        images = [rng.integers(0, 256, 12288).astype(np.uint8) for _ in range(2)]
+        tb = gr.top_block()
+        src = byte_stream(images, "frame_id")
+        to_pdu = gr_pdu.tagged_stream_to_pdu(gr.types.byte_t, "packet_len")
+        transmitter = tx(*TX_ARGS, rate=4, device="cpu", session_id=5, task="vqa")
+        receiver = rx(*RX_ARGS, device="cpu", session_id=99, task="dsc")
+        out_images, out_tokens = message_collector(), message_collector()
+        tb.connect(src, to_pdu)
+        tb.msg_connect(to_pdu, "pdus", transmitter, "pdu")
+        channel = block_fading_channel("awgn", 20.0, 0, 0.0, 1.0, 1, "packet_len")     # a Python block: keep a reference
+        tb.connect(transmitter, channel, receiver)
+        tb.msg_connect(receiver, "pdu", out_images, "in")
+        tb.msg_connect(receiver, "tokens", out_tokens, "in")
+        run_flowgraph(tb)
+        for meta, _ in out_tokens.pdus() + out_images.pdus():
+            self.assertEqual((meta["session_id"], meta["task"]), (5, "vqa"))
+        self.assertEqual((len(out_tokens.messages), len(out_images.messages)), (2, 2))
+
+        samples = (rng.standard_normal(64) + 1j * rng.standard_normal(64)).astype(np.complex64)
+        tags = [make_tag(0, "packet_len", 32), make_tag(32, "packet_len", 32), make_tag(32, "session_id", 8),
+                make_tag(32, "task", pmt.intern("asr"))]
+        tb = gr.top_block()
+        receiver, out_tokens = rx(*RX_ARGS, device="cpu", session_id=99, task="dsc"), message_collector()
+        tb.connect(blocks.vector_source_c(samples.tolist(), False, 1, tags), receiver)
+        tb.msg_connect(receiver, "tokens", out_tokens, "in")
+        run_flowgraph(tb)
+        self.assertEqual([(m["session_id"], m["task"]) for m, _ in out_tokens.pdus()], [(99, "dsc"), (8, "asr")])
+        with self.assertRaises(ValueError):
+            rx(*RX_ARGS, session_id=-1)
+        with self.assertRaises(ValueError):
+            rx(*RX_ARGS, task="sing")
+
     def test_text_link(self):
         # the shipped text JSCC pair at 20 dB AWGN makes no token errors on corpus sentences
         # (test_jscc_link_quality): every sentence must come back word for word, in order

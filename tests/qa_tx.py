@@ -81,6 +81,37 @@ class qa_tx(gr_unittest.TestCase):
         self.assertEqual((len(z), tags[0]["rate"], tags[0]["tx_snr_db"]), (16, 2, 0.0))
         np.testing.assert_allclose(z, expected_frame(im, 2, 0.0, 1.0), rtol=1e-4, atol=1e-5)
 
+    def test_session_and_task_tags(self):
+        # the PDU's session_id / task win; absent or unusable ones (logged) become the arguments'
+        transmitter = tx(*TX_ARGS, rate=2, device="cpu", session_id=7, task="dsc")
+        im = np.random.default_rng(2).integers(0, 256, 12288).astype(np.uint8)
+        metas = [{}, {"session_id": 42, "task": "vqa"}, {"session_id": -3, "task": "sing"},
+                 {"session_id": 2 ** 32, "task": 5}, {"task": "t2i"}]
+        msgs = [pdu(m, im) for m in metas]
+        msgs.insert(1, pmt.cons(pmt.from_long(1), pmt.init_u8vector(12288, im.tolist())))    # not a PDU: dropped
+        big = pmt.dict_add(pmt.make_dict(), pmt.intern("session_id"), pmt.from_uint64(2 ** 32 - 1))
+        msgs.append(pmt.cons(big, pmt.init_u8vector(12288, im.tolist())))
+        z, tags = transmit(transmitter, msgs)
+        got = [(tags[s]["session_id"], tags[s].get("task")) for s in sorted(tags)]
+        self.assertEqual(got, [(7, "dsc"), (42, "vqa"), (7, "dsc"), (7, "dsc"), (7, "t2i"), (2 ** 32 - 1, "dsc")])
+        transmitter = tx(*TX_ARGS, rate=2, device="cpu")                # defaults: session 0, no task
+        transmitter.set_session_id(2 ** 32 - 1)
+        transmitter.set_task("asr")
+        transmitter.set_task("")
+        _, tags = transmit(transmitter, [pdu({}, im)])
+        self.assertEqual((tags[0]["session_id"], "task" in tags[0]), (2 ** 32 - 1, False))
+
+    def test_session_arguments(self):
+        for kwargs in ({"session_id": -1}, {"session_id": 2 ** 32}, {"session_id": 1.5}, {"session_id": None},
+                       {"task": "sing"}, {"task": None}, {"task": "health"}):
+            with self.assertRaises(ValueError, msg=str(kwargs)):
+                tx(*TX_ARGS, **kwargs)
+        transmitter = tx(*TX_ARGS)
+        with self.assertRaises(ValueError):
+            transmitter.set_session_id(-1)
+        with self.assertRaises(ValueError):
+            transmitter.set_task("VQA")
+
     def test_text_becomes_one_frame_per_sentence(self):
         from gnuradio.unitocom.data import vocab
         texts = ["is the small red cube left of the large sphere?", "what size is the rubber cube?"]

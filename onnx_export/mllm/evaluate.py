@@ -32,7 +32,7 @@ one channel and one SNR, cached in ``<cache>/test-rayleigh-<snr>dB``).
   fixes objects, not their exact placement).
 
 Writes ``evaluate.json`` and ``evaluate.md`` (tables) in ``--out``. The
-word error rate is defined here (``jiwer`` is not in the environment).
+word error rate is ``core.metrics.word_error_rate`` (``jiwer``'s definition).
 """
 import argparse
 import json
@@ -42,6 +42,7 @@ import time
 import numpy as np
 
 from gnuradio.unitocom.core import metrics
+from gnuradio.unitocom.core.metrics import edit_distance, word_error_rate  # noqa: F401 (re-exported)
 from gnuradio.unitocom.data import questions as qmod
 from gnuradio.unitocom.data import vocab
 from gnuradio.unitocom.data.loaders import CorpusSplit
@@ -52,44 +53,6 @@ from gnuradio.unitocom.runtime.onnx_session import make_session
 from .data import Builder, Cache
 
 SNRS = (0.0, 10.0, 20.0)
-
-
-def _words(x):
-    if isinstance(x, str):
-        return x.split()
-    return list(x)
-
-
-def edit_distance(ref, hyp):
-    """Word-level Levenshtein distance (substitutions, deletions, insertions cost 1) of two word lists."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
-        prev = cur
-    return prev[-1]
-
-
-def word_error_rate(references, hypotheses):
-    """Corpus word error rate: Σ edit distance / Σ reference words (``jiwer.wer``'s definition).
-
-    ``references``/``hypotheses``: a string (words split on white space) or
-    a list of them, or lists of word tokens. ValueError when the counts
-    differ or the references hold no word."""
-    if isinstance(references, str):
-        references, hypotheses = [references], [hypotheses]
-    references, hypotheses = list(references), list(hypotheses)
-    if len(references) != len(hypotheses):
-        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
-    errors = total = 0
-    for ref, hyp in zip(references, hypotheses):
-        ref, hyp = _words(ref), _words(hyp)
-        errors += edit_distance(ref, hyp)
-        total += len(ref)
-    if total == 0:
-        raise ValueError("the references hold no word: the word error rate is undefined")
-    return errors / total
 
 
 def find_model(model_dir=None):

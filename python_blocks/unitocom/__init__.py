@@ -12,9 +12,12 @@ Importable as ``gnuradio.unitocom``. Blocks (one per module, same name):
 * ``jscc_encoder``         – token PDU → frame of complex symbols (SNR/rate-adaptive JSCC T)
 * ``jscc_decoder``         – received frame + CSI tags → token PDU (JSCC R)
 * ``tx``, ``rx``           – hier blocks: tokenizer → JSCC encoder → power normalizer, and back
+* ``ofdm_tx``, ``ofdm_rx`` – hier blocks: the OFDM air interface (sync, header, estimated CSI);
+  inside them ``ofdm_framer`` and ``ofdm_deframer``
 * ``sample_source``        – corpus samples for vqa / t2i / asr with session ids (finite)
 * ``scene_source``         – corpus test scenes as image PDUs (finite)
 * ``image_sink``           – received images → PNG files and PSNR against the sent scenes
+* ``mllm_client``          – received token PDUs → MLLM server requests by session → answers, transcripts, images
 
 Sub-packages (helpers grouped by role; blocks import them, never each other's files):
 
@@ -24,7 +27,7 @@ Sub-packages (helpers grouped by role; blocks import them, never each other's fi
 * ``dsp``      – ``channel_math`` (the channel of Eq. 2 for numpy and torch), ``ber_theory``,
   ``constellations``, ``audio_features``
 * ``runtime``  – ``pdu_util``, ``frame_buffer``, ``onnx_session``, ``model_store``,
-  ``batching``, ``worker``, ``droplog``, ``args``
+  ``batching``, ``worker``, ``droplog``, ``args``, ``sessions``
 * ``apps``     – ``demo``, ``flowgraph_runner``, ``link_sim`` (``python -m gnuradio.unitocom.apps.<name>``)
 * ``data``     – the CLEVR-style corpus; ``baselines`` – separate source/channel coding; ``models`` – ONNX files
 """
@@ -36,6 +39,11 @@ from .detokenizer import detokenizer
 from .image_sink import image_sink
 from .jscc_decoder import jscc_decoder
 from .jscc_encoder import jscc_encoder
+from .mllm_client import mllm_client
+from .ofdm_deframer import ofdm_deframer
+from .ofdm_framer import ofdm_framer
+from .ofdm_rx import ofdm_rx
+from .ofdm_tx import ofdm_tx
 from .power_normalizer import power_normalizer
 from .rx import rx
 from .sample_source import sample_source
@@ -45,5 +53,5 @@ from .tokenizer import tokenizer
 from .tx import tx
 
 __all__ = ["ber_meter", "block_fading_channel", "csi_equalizer", "detokenizer", "image_sink", "jscc_decoder", "jscc_encoder",
-           "power_normalizer",
-           "qam16_gray", "rx", "sample_source", "scene_source", "soft_demapper", "tokenizer", "tx"]
+           "mllm_client", "power_normalizer",
+           "ofdm_deframer", "ofdm_framer", "ofdm_rx", "ofdm_tx", "qam16_gray", "rx", "sample_source", "scene_source", "soft_demapper", "tokenizer", "tx"]

@@ -46,7 +46,8 @@ class sample_source(gr.hier_block2):
       16 kHz, ``session_id`` = 3·i + 2, ``task`` 'asr', ``transcript`` (the
       truth), ``speaker``, ``scene_index``.
 
-    Every PDU also has ``sample`` (i) and ``modality``. ``tasks`` picks which
+    Every PDU also has ``sample`` (i), ``modality``, ``split`` and ``corpus_seed``
+    (so ``image_sink`` scores the received images). ``tasks`` picks which
     of the three are sent. After the last PDU the source finishes, so a
     headless flowgraph ends by itself.
 
@@ -77,7 +78,8 @@ class sample_source(gr.hier_block2):
         self.samples = []
 
         def add(port, payload, meta):
-            tags[port] += _tags(sizes[port], dict(meta, **{DEFAULT_LEN_TAG_KEY: len(payload)}))
+            meta = dict(meta, split=split, corpus_seed=seed, **{DEFAULT_LEN_TAG_KEY: len(payload)})
+            tags[port] += _tags(sizes[port], meta)
             sizes[port] += len(payload)
 
         for i in range(n_samples):

@@ -1,7 +1,9 @@
-"""The main job, for now: the simulated fading-channel link, swept over SNR.
+"""``./unitocom demo``: the whole system (``apps.system_demo``); ``./unitocom demo ber``: the channel layer.
 
-    ./unitocom demo [--quick]
+    ./unitocom demo [--snr-db 10] [--channel rayleigh] [--n 4] [--out demo_out]   (see apps/system_demo.py)
+    ./unitocom demo ber [--quick]
 
+``demo ber``:
 Runs ``flowgraphs/sim/fading_link_ber.grc`` (16-QAM through
 power_normalizer → block_fading_channel → csi_equalizer → soft_demapper)
 at the SNRs of the channel-layer checks and prints the measured bit error
@@ -21,6 +23,15 @@ POINTS = [("awgn", 4.0, 200_000, 0), ("awgn", 8.0, 200_000, 0), ("awgn", 10.0, 4
 
 
 def main(argv=None):
+    argv = list(__import__("sys").argv[1:] if argv is None else argv)
+    if argv[:1] == ["ber"]:
+        return ber(argv[1:])
+    from . import system_demo
+    return system_demo.main(argv)
+
+
+def ber(argv=None):
+    """The BER sweep of the channel layer (16-QAM through the fading-channel blocks vs closed form)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tenth of the symbols (noisier)")
     parser.add_argument("--seed", type=int, default=1)

@@ -5,6 +5,8 @@ evaluation harness all call these (numpy only; torch code converts first).
 * ``ssim`` — structural similarity with a 7×7 box window (per image, mean over channels).
 * ``token_error_rate`` — fraction of discrete tokens received wrong.
 * ``log_mel_l1`` — mean absolute log-mel error (nepers of the scaled log-mel).
+* ``word_error_rate`` — corpus WER: Σ word edit distance / Σ reference words (``jiwer.wer``'s
+  definition; jiwer is not a dependency).
 """
 import numpy as np
 
@@ -55,3 +57,41 @@ def log_mel_l1(a, b):
     if a.shape != b.shape:
         raise ValueError(f"log_mel_l1 of arrays of different shapes {a.shape} and {b.shape}")
     return float(np.mean(np.abs(a - b)))
+
+
+def _words(x):
+    if isinstance(x, str):
+        return x.split()
+    return list(x)
+
+
+def edit_distance(ref, hyp):
+    """Word-level Levenshtein distance (substitutions, deletions, insertions cost 1) of two word lists."""
+    prev = list(range(len(hyp) + 1))
+    for i, r in enumerate(ref, 1):
+        cur = [i] + [0] * len(hyp)
+        for j, h in enumerate(hyp, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h))
+        prev = cur
+    return prev[-1]
+
+
+def word_error_rate(references, hypotheses):
+    """Corpus word error rate: Σ edit distance / Σ reference words (``jiwer.wer``'s definition).
+
+    ``references``/``hypotheses``: a string (words split on white space) or
+    a list of them, or lists of word tokens. ValueError when the counts
+    differ or the references hold no word."""
+    if isinstance(references, str):
+        references, hypotheses = [references], [hypotheses]
+    references, hypotheses = list(references), list(hypotheses)
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    errors = total = 0
+    for ref, hyp in zip(references, hypotheses):
+        ref, hyp = _words(ref), _words(hyp)
+        errors += edit_distance(ref, hyp)
+        total += len(ref)
+    if total == 0:
+        raise ValueError("the references hold no word: the word error rate is undefined")
+    return errors / total

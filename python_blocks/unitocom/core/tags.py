@@ -13,6 +13,15 @@ key              type      meaning
 ``eq_gain``      double    after equalization: x̂ = eq_gain·z + w
 ``eq_noise_var`` double    after equalization: E|w|²
 ===============  ========  =================================================
+
+The session a frame belongs to travels the same way, from ``tx`` through
+the frame tags into ``rx``'s token PDUs, where ``mllm_client`` groups by it
+(``runtime.sessions``):
+
+===============  ========  =================================================
+``session_id``   integer   uint32: the user/session the frame belongs to
+``task``         symbol    what the MLLM should do: vqa, t2i, asr or dsc
+===============  ========  =================================================
 """
 import math
 import numbers
@@ -27,6 +36,8 @@ KEY_NOISE_VAR = "noise_var"
 KEY_EQ_GAIN = "eq_gain"
 KEY_EQ_NOISE_VAR = "eq_noise_var"
 DEFAULT_LEN_TAG_KEY = "packet_len"
+KEY_SESSION_ID = "session_id"
+KEY_TASK = "task"
 CSI_KEYS = (KEY_H, KEY_SNR_DB, KEY_NOISE_VAR)
 
 #: Largest |h| a CSI tag may carry; beyond it |h|² leaves float32 and decoding means nothing.

@@ -58,6 +58,7 @@ from . import layout
 
 SCHEMA_VERSION = 1
 SERVED = (1,)
+DEFAULT_ADDRESS = "tcp://127.0.0.1:5555"         # where ``./unitocom serve`` listens and clients connect
 TASKS = ("vqa", "t2i", "asr", "dsc", "health")
 STATUSES = ("ok", "error", "busy", "timeout")
 MAX_HEADER_BYTES = 65536
@@ -65,6 +66,9 @@ MAX_ID_CHARS = 64
 MAX_WORDS = 256                                   # question / caption ids per request
 MAX_AUDIO_TOKENS = mod.AUDIO_MAX_TOKENS
 MAX_CSI_KEYS = 16
+MAX_NDIM = 4                                      # array frames have at most this many dimensions
+TEXT_GEN = ("max_words", "top_p", "temperature", "seed")        # settings vqa, dsc and asr take
+T2I_GEN = ("steps", "temperature", "sampler", "eta", "seed")      # settings t2i takes
 GEN_KEYS = {"max_words": int, "top_p": float, "temperature": float, "steps": int, "sampler": str, "seed": int,
             "eta": float}
 #: task → ((array name, dtype, fixed shape or None for (N,) / (M, 16)), ...)
@@ -89,8 +93,17 @@ def _array_spec(name, arr):
     return {"name": name, "dtype": str(arr.dtype), "shape": [int(n) for n in arr.shape]}
 
 
+def _json_default(value):
+    if isinstance(value, np.generic):            # numpy scalars in settings or health counters
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
 def _frames(header, arrays):
-    text = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
+    try:
+        text = json.dumps(header, separators=(",", ":"), allow_nan=False, default=_json_default).encode()
+    except (TypeError, ValueError) as e:         # NaN/inf, objects JSON cannot carry
+        raise SchemaError(f"the header cannot be sent as JSON: {e}") from None
     if len(text) > MAX_HEADER_BYTES:
         raise SchemaError(f"the header is {len(text)} bytes; at most {MAX_HEADER_BYTES} are allowed")
     return [text] + [np.ascontiguousarray(a).tobytes() for a in arrays]
@@ -109,10 +122,12 @@ def _parse_header(frames):
         header = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
     except (UnicodeDecodeError, ValueError) as e:
         raise SchemaError(f"the header is not UTF-8 JSON: {e}") from None
+    except RecursionError:                       # e.g. 60,000 nested '['
+        raise SchemaError("the header is nested too deeply") from None
     if not isinstance(header, dict):
         raise SchemaError("the header must be a JSON object")
     v = header.get("v")
-    if v not in SERVED or isinstance(v, bool):
+    if type(v) is not int or v not in SERVED:
         raise SchemaError(f"schema version {v!r} is not served; this server speaks version(s) "
                           f"{', '.join(map(str, SERVED))}")
     return header
@@ -137,11 +152,12 @@ def _arrays(header, frames, expected):
     out = {}
     for (name, dtype, shape), spec, frame in zip(expected, specs, frames[1:]):
         if spec.get("dtype") != dtype:
-            raise SchemaError(f"{name} must be {dtype}; got {spec.get('dtype')!r}")
+            raise SchemaError(f"{name} must be {dtype}; got {str(spec.get('dtype'))[:40]!r}")
         dims = spec.get("shape")
-        if not (isinstance(dims, list) and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0
-                                               for n in dims)):
-            raise SchemaError(f"{name}: shape must be a list of non-negative integers; got {dims!r}")
+        if not (isinstance(dims, list) and len(dims) <= MAX_NDIM
+                and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in dims)):
+            raise SchemaError(f"{name}: shape must be a list of at most {MAX_NDIM} non-negative integers; "
+                              f"got {str(dims)[:80]}")
         if shape is not None and tuple(dims) != shape:
             raise SchemaError(f"{name} must have shape {list(shape)}; got {dims}")
         count = math.prod(dims)
@@ -224,7 +240,15 @@ def encode_request(request_id, task, arrays=None, session=0, snr_db=None, csi=No
         raise SchemaError(f"unknown task {task!r}; tasks are {', '.join(TASKS)}")
     if set(arrays) != {name for name, _, _ in expected}:
         raise SchemaError(f"task {task!r} needs arrays {[n for n, _, _ in expected]}; got {sorted(arrays)}")
-    cast = [np.ascontiguousarray(np.asarray(arrays[name]).astype(dtype, copy=False)) for name, dtype, _ in expected]
+    cast = []
+    for name, dtype, _ in expected:
+        arr = np.asarray(arrays[name])
+        if arr.dtype == object or not np.can_cast(arr.dtype, dtype, "same_kind"):
+            raise SchemaError(f"{name} must be {dtype} (or cast to it without loss of kind); got {arr.dtype}")
+        cast.append(np.ascontiguousarray(arr.astype(dtype, copy=False)))
+    if isinstance(session, bool) or not isinstance(session, (int, np.integer)):
+        raise SchemaError(f"'session' must be an integer in 0 … 2**32 - 1; got {session!r}")
+    snr_db = float(snr_db) if isinstance(snr_db, (np.floating, np.integer)) else snr_db
     header = {"v": SCHEMA_VERSION, "id": request_id, "session": int(session), "task": task,
               "arrays": [_array_spec(name, a) for (name, _, _), a in zip(expected, cast)]}
     for key, value in (("snr_db", snr_db), ("csi", csi), ("gen", gen), ("deadline_ms", deadline_ms)):
@@ -279,8 +303,9 @@ def encode_reply(request, status, error=None, text=None, ids=None, image_tokens=
 def error_reply(request, error, status="error"):
     """Frames of an error reply; ``request`` may be a partly read header (its id is echoed when valid)."""
     request = request if isinstance(request, dict) else {}
+    session = request.get("session")
     safe = {"id": request.get("id") if _id_ok(request.get("id")) else None,
-            "session": request.get("session") if isinstance(request.get("session"), int) else None,
+            "session": session if type(session) is int and 0 <= session < 2 ** 32 else None,
             "task": request.get("task") if request.get("task") in TASKS else None}
     return encode_reply(safe, status, error=error)
 
@@ -299,7 +324,10 @@ def decode_reply(frames):
     header = _parse_header(frames)
     if header.get("status") not in STATUSES:
         raise SchemaError(f"reply status must be one of {STATUSES}; got {header.get('status')!r}")
-    expected = [(s.get("name"), s.get("dtype"), None) for s in header.get("arrays", []) if isinstance(s, dict)]
+    specs = header.get("arrays", [])
+    if not isinstance(specs, list):
+        raise SchemaError("'arrays' must be a list")
+    expected = [(s.get("name"), s.get("dtype"), None) for s in specs if isinstance(s, dict)]
     if expected and expected[0][0] != "image_tokens":
         raise SchemaError(f"unexpected reply arrays {[e[0] for e in expected]}")
     arrays = _arrays(header, frames, [("image_tokens", "float32", None)] if expected else [])
