@@ -23,8 +23,6 @@ request latencies, the server's model id and device).
 import argparse
 import json
 import pathlib
-import subprocess
-import sys
 import threading
 import time
 
@@ -36,6 +34,7 @@ from ..core import metrics
 from ..data import corpus
 from ..mllm import schema
 from ..mllm.client import server_answers
+from ..mllm.server import spawn
 from . import flowgraph_runner
 
 FLOWGRAPH = "sim/unitocom_e2e.grc"
@@ -60,23 +59,6 @@ class Collector(gr.basic_block):
             return
         with self._lock:
             self.items.append((meta, data))
-
-
-def start_server(address, model_dir=None, wait_s=120.0):
-    """Start a local server on ``address`` (a subprocess); returns it once its health answers."""
-    cmd = [sys.executable, "-m", "gnuradio.unitocom.mllm.server", "serve", "--bind", address, "--quiet"]
-    if model_dir:
-        cmd += ["--model-dir", str(model_dir)]
-    proc = subprocess.Popen(cmd)
-    t0 = time.time()
-    while time.time() - t0 < wait_s:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the MLLM server exited with {proc.returncode} (command: {' '.join(cmd)})")
-        if server_answers(address, 1.0) is not None:
-            return proc
-        time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError(f"the MLLM server did not answer at {address} within {wait_s:.0f} s")
 
 
 def _local(address):
@@ -249,7 +231,8 @@ def main(argv=None):
         if not _local(args.address):
             raise SystemExit(f"no MLLM server answers at {args.address}; start one there (./unitocom serve)")
         print(f"[demo] no MLLM server at {args.address}: starting one", flush=True)
-        server = start_server(args.address, args.model_dir)
+        server = spawn(["--quiet"] + (["--model-dir", args.model_dir] if args.model_dir else []), args.address,
+                       timeout_s=120)
         health = server_answers(args.address)
     print(f"[demo] MLLM {health.get('model')} on {health.get('device')}", flush=True)
     try:
