@@ -46,8 +46,9 @@ def answer(info, arrays):
 
 
 class FakeServer:
-    def __init__(self, delay=None, busy=0, silent=False, curve_secret=None):
+    def __init__(self, delay=None, busy=0, silent=False, curve_secret=None, refuse=False):
         self.delay, self.busy, self.silent, self.curve_secret = delay or (lambda info: 0.0), busy, silent, curve_secret
+        self.refuse = refuse
         self.port, self.requests, self.answered = None, [], 0
         self._lock, self._thread = threading.Lock(), None
 
@@ -99,6 +100,8 @@ class FakeServer:
             return [(0.0, [ident] + schema.encode_reply(info, "busy", error="all queues are full"))]
         if self.silent:
             return []
+        if self.refuse:
+            return [(0.0, [ident] + schema.encode_reply(info, "error", error="a prompt too long for the model"))]
         result = answer(info, arrays)
         fields = {"image_tokens": result} if info["task"] == "t2i" else {"text": result[0], "ids": result[1]}
         reply = schema.encode_reply(info, "ok", timing={"queue_ms": 1.0, "compute_ms": 2.0, "batch": 1},
@@ -212,8 +215,8 @@ class qa_mllm_client(gr_unittest.TestCase):
         self.assertEqual(len(server.requests), 5)
         got = {meta["q"]: (meta, vec) for meta, vec in results}
         self.assertEqual(sorted(got), [0, 1, 2, 3, 4])
-        for (info, arrays) in server.requests:
-            self.assertEqual(info["gen"], {"max_words": 6, "steps": 20})
+        for (info, arrays) in server.requests:         # each task gets the settings it takes (server rule)
+            self.assertEqual(info["gen"], {"steps": 20} if info["task"] == "t2i" else {"max_words": 6})
             self.assertEqual(info["deadline_ms"], 500.0)
         for q, task in enumerate(["vqa", "dsc", "t2i", "asr", "vqa"]):
             meta, vec = got[q]
@@ -253,6 +256,16 @@ class qa_mllm_client(gr_unittest.TestCase):
                           for m, _ in errors], [("busy", 1, False, 0.05, 1, 0), ("busy", 2, False, 0.1, 1, 0)])
         self.assertTrue(all(v.dtype == np.uint8 and len(v) == 0 and m["task"] == "t2i" for m, v in errors))
         self.assertEqual([(m["status"], m["attempts"]) for m, _ in results], [("ok", 3)])
+
+    def test_a_refused_request_is_not_sent_again(self):
+        server = FakeServer(refuse=True).start()
+        client = mllm_client(server.address, timeout_s=2.0, max_retries=3, backoff_s=0.01)
+        results, errors = run_client(client, [text_pdu(1, "a cube", "t2i", q=0)])
+        server.stop()
+        self.assertEqual(results, [])
+        self.assertEqual([(m["status"], m["attempt"], m["final"]) for m, _ in errors], [("error", 1, True)])
+        self.assertIn("too long", errors[0][0]["error"])
+        self.assertEqual(len(server.requests), 1)
 
     def test_gives_up_after_max_retries_in_order(self):
         server = FakeServer(silent=True).start()

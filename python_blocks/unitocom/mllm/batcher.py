@@ -144,8 +144,8 @@ class Batcher:
         req = _Request(task, arrays, gen, now, now + deadline_s)
         with self._cond:
             if self._stopping:
-                self._counted(task, "error")
-                raise ValueError("the server is shutting down")
+                self._counted(task, "busy")
+                raise Busy("the server is shutting down; retry later")
             if len(self._queues[task]) >= self.max_queue:
                 self._counted(task, "busy")
                 raise Busy(f"the {task} queue is full ({self.max_queue} requests); retry later")
@@ -186,7 +186,7 @@ class Batcher:
                 q.clear()
             self._cond.notify_all()
         for r in left:
-            self._finish(r, Result("error", error="the server is shutting down"))
+            self._finish(r, Result("busy", error="the server is shutting down; retry later"))
         self._thread.join(timeout)
         return len(left)
 

@@ -9,17 +9,17 @@ or done and waiting for an earlier request of their session. The thread
 * submits each request at once (the server batches what arrives together)
   with the generation settings and ``timeout_s`` (also its server-side
   deadline);
-* retries every attempt that did not end in a usable result — no
-  connection to the server ('unreachable': the client sends nothing to a
-  server that is not there), no reply within ``timeout_s`` ('timeout'), a
-  'busy', 'timeout' or 'error' reply (a server shutting down answers what
-  it has queued with an error) — after ``backoff_s``·2^(k−1) seconds (at
+* retries every attempt that may succeed later — no connection to the
+  server ('unreachable': the client sends nothing to a server that is not
+  there), no reply within ``timeout_s`` ('timeout'), a 'busy' reply (a full
+  queue, or a server shutting down) or a 'timeout' reply — after ``backoff_s``·2^(k−1) seconds (at
   most ``MAX_BACKOFF_S``), at most ``max_retries`` times, and reports each
   such failure at once: ``on_error(request, status, why, attempt,
   request_id, retry_in_s)``;
-* gives up on a request the client refuses to send (``schema.SchemaError``),
-  an ok reply that does not hold the task's result, and after the last
-  retry;
+* gives up at once on a request the client refuses to send
+  (``schema.SchemaError``), an 'error' reply (the server refused the
+  request itself: sending it again gives the same answer), an ok reply that
+  does not hold the task's result; and after the last retry;
 * hands back the outcomes in order per session — ``on_result(request,
   reply, attempts)`` or ``on_error(..., retry_in_s=None)`` — a request
   waiting for the earlier ones of its session (sessions do not wait for
@@ -192,6 +192,9 @@ class Requester:
             return
         status = "unreachable" if reply.local and reply.status == "error" else reply.status
         why = str(reply.error or status)
+        if status == "error":                   # the server refused this request: the same again would fail
+            job.outcome = ("error", status, why, rid)
+            return
         if job.attempt > self._retries:
             job.outcome = ("error", status, f"{why} (gave up after {job.attempt} attempts)", rid)
             return
