@@ -120,7 +120,7 @@ def impair(bursts, imp, params=None):
             g = rng.integers(200, 2000)
             parts.append(((rng.normal(size=g) + 1j * rng.normal(size=g)) * 0.7).astype(np.complex64))
         if imp.cut_every and i % imp.cut_every == imp.cut_every - 1:
-            parts.append(b[:int(len(b) * rng.uniform(0.5, 0.9))])
+            parts.append(b[:int((len(b) - 2 * p.sym_len) * rng.uniform(0.5, 0.9))])     # inside the frame, not its gap
             kinds[i] = "cut"
         else:
             parts.append(b)
@@ -155,14 +155,22 @@ def receive(samples, params=None):
     return col.pdus, o.stats()
 
 
-def genie(images, snr_db, rate=8, seed=0):
-    """Image PDUs through tx → block_fading_channel (AWGN, genie CSI) → rx."""
+def genie(images, snr_db, rate=8, seed=0, chunk=100):
+    """Image PDUs through tx → block_fading_channel (AWGN, genie CSI) → rx (``chunk`` images per flowgraph)."""
+    if len(images) > chunk:
+        return [item for i in range(0, len(images), chunk)
+                for item in _genie(images[i:i + chunk], snr_db, rate, seed + i, i)]
+    return _genie(images, snr_db, rate, seed, 0)
+
+
+def _genie(images, snr_db, rate, seed, first_id):
     tb = gr.top_block()
-    src = _Publisher(image_pdus(images))
+    src = _Publisher(image_pdus(images, first_id))
     t, r, col = tx("image", rate=rate, snr_db=snr_db, device="cpu"), rx("image", device="cpu"), _Collector()
     tb.msg_connect(src, "out", t, "pdu")
     tb.connect(src, blocks.null_sink(gr.sizeof_char))
-    tb.connect(t, block_fading_channel("awgn", snr_db, 0, 0.0, 1.0, seed, LEN_KEY), r)
+    chan = block_fading_channel("awgn", snr_db, 0, 0.0, 1.0, seed, LEN_KEY)     # keep a reference while it runs
+    tb.connect(t, chan, r)
     tb.msg_connect(r, "pdu", col, "in")
     tb.run()
     return col.pdus
