@@ -111,6 +111,29 @@ class qa_jscc_decoder(gr_unittest.TestCase):
         metas = [pmt.to_python(pmt.car(m)) for m in out]
         self.assertEqual([(m["h"], m["snr_db"]) for m in metas], [(1.0, 3.0), (2.0, 3.0), (2.0, 3.0)])  # h carried over
 
+    def test_one_vector_h_per_frame_decodes_exactly_like_one_h_per_symbol(self):
+        """ofdm_rx's CSI form (a c64vector of N gains at the frame's first sample) and the per-symbol
+        form (N complex tags): the same token PDUs, bit for bit, CSI carried over between frames."""
+        rng = np.random.default_rng(7)
+        frames = [frame(rng, 8, 4, offset=32 * i) for i in range(4)]
+        y = np.concatenate([f[0] for f in frames])
+        gains = (rng.standard_normal(len(y)) + 1j * rng.standard_normal(len(y))) * 0.7
+        csi = [make_tag(32 * i, "snr_db", float(s)) for i, s in enumerate((3.0, 11.0, 11.0, 20.0))]
+        csi.append(make_tag(64, "noise_var", 0.2))                 # with snr_db: a power to fold in
+        scalar = [make_tag(i, "h", complex(g)) for i, g in enumerate(gains[:96])]
+        vector = [make_tag(32 * i, "h", pmt.init_c64vector(32, gains[32 * i:32 * i + 32].tolist())) for i in range(3)]
+        outs = []
+        for h_tags in (scalar, vector):                             # the 4th frame: no h, the last gain carries over
+            dec = jscc_decoder("image", DEC8, "genib", "", 10.0, "packet_len", "cpu")
+            outs.append([unpack(m) for m in decode(dec, y, [t for f in frames for t in f[1]] + csi + h_tags)])
+        self.assertEqual(len(outs[0]), 4)
+        for (m0, t0), (m1, t1) in zip(*outs):
+            np.testing.assert_array_equal(t0, t1)
+            self.assertEqual((m0["h"], m0["snr_db"], m0["n_fades"]), (m1["h"], m1["snr_db"], m1["n_fades"]))
+        self.assertEqual([m["n_fades"] for m, _ in outs[1]], [32, 32, 32, 1])
+        want = reference(frames[1][0], gains[32:64], 10 ** -1.1, 11.0, 4)
+        np.testing.assert_allclose(outs[1][1][1], want, rtol=1e-4, atol=1e-5)
+
     def test_transmit_power_is_undone_when_snr_and_noise_var_are_tagged(self):
         """A frame sent at power P = 4 (tags snr_db and noise_var = P·10^(−snr/10), as block_fading_channel
         writes them) decodes like the same frame at unit power: the decoder folds √P into h."""

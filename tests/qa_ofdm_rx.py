@@ -14,6 +14,16 @@ def layout(bursts, gap=150, lead=400):
                           + [np.zeros(2000, np.complex64)])
 
 
+def per_symbol_h(tags, n):
+    """The gain of every output symbol from ``h`` tags of either form (vector: one gain per symbol on)."""
+    h = np.full(n, np.nan, complex)
+    for o, k, v in sorted(tags, key=lambda t: t[0]):
+        if k == "h":
+            v = np.atleast_1d(np.asarray(v, complex))
+            h[o:o + len(v)] = v
+    return h
+
+
 class qa_ofdm_rx(gr_unittest.TestCase):
 
     @classmethod
@@ -43,12 +53,25 @@ class qa_ofdm_rx(gr_unittest.TestCase):
                          (0, "image", 32, 8, 256, 0xC0FFEE, "vqa", ot.MODEL_ID))
         self.assertAlmostEqual(first["cfo"], 0.1, delta=0.01)
         self.assertAlmostEqual(first["noise_var"], 10 ** (-first["snr_db"] / 10), places=9)
-        h = np.array([v for o, k, v in sorted(tags) if k == "h"])
-        self.assertEqual(len(h), len(y))                     # CSI per symbol, as the decoder reads it
+        h = per_symbol_h(tags, len(y))
+        self.assertEqual([o for o, k, v in tags if k == "h"], [256 * i for i in range(6)])    # one vector per frame
         self.assertAlmostEqual(float(np.mean(np.abs(h[:256]) ** 2)), 1.0, delta=0.1)
         z = np.concatenate(self.frames)
         err = y / h - z
         self.assertLess(float(np.median(np.abs(err) ** 2)), 10 ** (-18 / 10))
+
+    def test_csi_tag_forms_carry_the_same_channel(self):
+        """csi_tags='frame' (one c64vector per frame) and 'symbol' (one complex per symbol): the same
+        samples and the very same gains, symbol by symbol."""
+        x = ot.channel(layout(self.bursts), snr_db=20.0, cfo=-0.2, taps=(0.8, 0, 0.5j))
+        out = {form: ot.receive(x, ofdm_rx(csi_tags=form))[0] for form in ("frame", "symbol")}
+        (yf, tf), (ys, ts) = out["frame"], out["symbol"]
+        np.testing.assert_array_equal(yf, ys)
+        self.assertEqual(len([1 for o, k, v in ts if k == "h"]), len(ys))
+        np.testing.assert_array_equal(per_symbol_h(tf, len(yf)), per_symbol_h(ts, len(ys)))
+        self.assertEqual(sorted((o, k, v) for o, k, v in tf if k != "h"), sorted((o, k, v) for o, k, v in ts if k != "h"))
+        with self.assertRaises(ValueError):
+            ofdm_rx(csi_tags="carrier")
 
     def test_noise_only_gives_no_frames(self):
         blk = ofdm_rx()

@@ -32,6 +32,11 @@ def test_frechet_distance_is_zero_for_identical_sets_and_grows_with_a_shift():
     assert fid.frechet_distance(a, b) > 0 and np.isfinite(fid.frechet_distance(a, b))
     scaled = fid.frechet_distance(a, 2 * a - a.mean(0))      # same mean, covariance ×4: tr(Σ) (1 + 4 − 2·2)
     assert scaled == pytest.approx(np.trace(np.cov(a, rowvar=False)), rel=1e-5)
+    for x, y in ((a, b), (a, a + 1.0), (a, 2 * a - a.mean(0))):
+        assert fid.frechet_distance(x, y, method="eigh") == pytest.approx(fid.frechet_distance(x, y), rel=1e-6,
+                                                                          abs=1e-8)
+    with pytest.raises(ValueError):
+        fid.frechet_distance(a, b, method="svd")
 
 
 def test_frechet_distance_of_rank_deficient_sets_is_finite():
@@ -41,6 +46,7 @@ def test_frechet_distance_of_rank_deficient_sets_is_finite():
     a, b = rng.normal(size=(10, 64)), rng.normal(size=(10, 64))   # fewer rows than dimensions
     d = fid.frechet_distance(a, b)
     assert np.isfinite(d) and d > 0
+    assert fid.frechet_distance(a, b, method="eigh") == pytest.approx(d, rel=1e-5)
     with pytest.raises(ValueError):
         fid.frechet_distance(a[:1], b)
 

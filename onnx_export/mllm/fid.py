@@ -26,7 +26,9 @@ less confident (``--check`` shows both on a photo found on this machine)
 → the global-average-pooled output of the head (1280-d, the input of the
 classifier). ``frechet_distance`` is the FID formula on two feature sets:
 ‖μa − μb‖² + tr(Σa + Σb − 2(ΣaΣb)^½) with ``scipy.linalg.sqrtm``; tiny
-imaginary parts from round-off are dropped.
+imaginary parts from round-off are dropped (``method='eigh'`` gets the same
+trace from symmetric eigen-decompositions, ≈ 4× faster). Features run on
+``threads`` torch threads and OpenBLAS is told the same (``limit_blas_threads``).
 
 With a few hundred images the 1280×1280 covariances are rank-deficient and
 the distance is biased upwards (more so for fewer images): compare numbers
@@ -153,6 +155,7 @@ class Features:
     def __init__(self, threads=1, batch=50, device="cpu"):
         if threads:
             torch.set_num_threads(int(threads))
+            limit_blas_threads(threads)
         self.device, self.batch = torch.device(device), int(batch)
         self.model = load_model().to(self.device)
 
@@ -180,23 +183,60 @@ def statistics(feats):
     return feats.mean(axis=0), np.cov(feats, rowvar=False)
 
 
-def frechet_from_statistics(mu_a, sigma_a, mu_b, sigma_b, eps=1e-6):
-    """‖μa − μb‖² + tr(Σa + Σb − 2(ΣaΣb)^½); when sqrtm is singular (not finite), εI is added to both."""
+def limit_blas_threads(n=1):
+    """Ask the OpenBLAS that numpy/scipy loaded to use ``n`` threads (its default is one per core); True when
+    it could. sqrtm of a 1280×1280 matrix is the costly part of a distance."""
+    import ctypes
+    try:
+        with open("/proc/self/maps") as f:
+            libs = sorted({line.split()[-1] for line in f if "openblas" in line and ".so" in line})
+    except OSError:
+        return False
+    done = False
+    for path in libs:
+        try:
+            fn = getattr(ctypes.CDLL(path), "openblas_set_num_threads", None)
+        except OSError:
+            continue
+        if fn is not None:
+            fn(int(n))
+            done = True
+    return done
+
+
+def _trace_sqrt_product(sigma_a, sigma_b, method, eps):
+    """tr((Σa Σb)^½) by ``scipy.linalg.sqrtm`` or, ``method='eigh'``, as Σ√λ of Σa^½ Σb Σa^½ (symmetric)."""
+    if method == "eigh":
+        w, v = np.linalg.eigh(sigma_a)
+        root = (v * np.sqrt(np.clip(w, 0, None))) @ v.T
+        lam = np.linalg.eigvalsh(root @ sigma_b @ root)
+        return float(np.sqrt(np.clip(lam, 0, None)).sum())
+    if method != "sqrtm":
+        raise ValueError(f"method must be 'sqrtm' or 'eigh'; got {method!r}")
     from scipy import linalg
-    diff = mu_a - mu_b
     covmean, _ = linalg.sqrtm(sigma_a @ sigma_b, disp=False)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(sigma_a)) * eps
         covmean = linalg.sqrtm((sigma_a + offset) @ (sigma_b + offset))
-    if np.iscomplexobj(covmean):
-        covmean = covmean.real              # round-off; the true product's eigenvalues are real and ≥ 0
-    value = float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b) - 2 * np.trace(covmean))
+    return float(np.trace(covmean).real)    # imaginary parts are round-off: the product's eigenvalues are ≥ 0
+
+
+def frechet_from_statistics(mu_a, sigma_a, mu_b, sigma_b, method="sqrtm", eps=1e-6):
+    """‖μa − μb‖² + tr(Σa + Σb − 2(ΣaΣb)^½) (clipped at 0).
+
+    ``method``: 'sqrtm' (``scipy.linalg.sqrtm``; when it is not finite, εI is added to both covariances) or
+    'eigh' (the same trace from two symmetric eigen-decompositions: ≈ 4× faster, equal to ~1e-7 relative)."""
+    diff = mu_a - mu_b
+    value = float(diff @ diff + np.trace(sigma_a) + np.trace(sigma_b)
+                  - 2 * _trace_sqrt_product(sigma_a, sigma_b, method, eps))
     return max(value, 0.0)
 
 
-def frechet_distance(feats_a, feats_b):
-    """Fréchet distance of two feature sets (N_a, D) and (N_b, D) (e.g. ``Features`` outputs) → float ≥ 0."""
-    return frechet_from_statistics(*statistics(feats_a), *statistics(feats_b))
+def frechet_distance(feats_a, feats_b, method="sqrtm"):
+    """Fréchet distance of two feature sets (N_a, D) and (N_b, D) (e.g. ``Features`` outputs) → float ≥ 0.
+
+    ``method``: 'sqrtm' or 'eigh' (``frechet_from_statistics``)."""
+    return frechet_from_statistics(*statistics(feats_a), *statistics(feats_b), method=method)
 
 
 def reconstruct(images_uint8, threads=1, batch=64):
@@ -261,7 +301,11 @@ def main(argv=None):
     t0 = time.time()
     floor = frechet_distance(f_real[:n], f_real[n:2 * n])
     t_fd = time.time() - t0
-    print(f"FD real (first {n}) vs real (last {n}) [floor]: {floor:.3f}   ({t_fd:.2f} s per distance)")
+    t0 = time.time()
+    floor_eigh = frechet_distance(f_real[:n], f_real[n:2 * n], method="eigh")
+    t_eigh = time.time() - t0
+    print(f"FD real (first {n}) vs real (last {n}) [floor]: {floor:.3f}   ({t_fd:.2f} s per distance with sqrtm; "
+          f"method='eigh': {floor_eigh:.3f} in {t_eigh:.2f} s)")
     print(f"FD real (first {n}) vs reconstructions (last {n}): {frechet_distance(f_real[:n], f_rec[n:2 * n]):.3f}")
     print(f"FD real (first {n}) vs reconstructions of the same {n}: {frechet_distance(f_real[:n], f_rec[:n]):.3f}")
     print(f"FD real ({len(real)}) vs reconstructions ({len(real)}): {frechet_distance(f_real, f_rec):.3f}")

@@ -14,9 +14,10 @@ class ofdm_rx(gr.hier_block2):
     the header's modality, each frame with the length tag, the header's
     fields as frame tags (``frame_id``, ``modality``, ``n_tokens``,
     ``rate``, ``session_id``, ``task``, ``model_id``…) and the *estimated*
-    CSI in the form ``block_fading_channel`` writes (``h`` per symbol,
-    ``snr_db``, ``noise_var``), so ``rx``/``jscc_decoder`` decode it
-    unchanged and the per-frame SNR estimate ends up in the token PDU's
+    CSI (``snr_db``, ``noise_var`` and ``h``, the channel of each symbol:
+    one vector tag per frame, or with ``csi_tags='symbol'`` one complex
+    tag per symbol as ``block_fading_channel`` writes it), so
+    ``rx``/``jscc_decoder`` decode it unchanged and the per-frame SNR estimate ends up in the token PDU's
     ``snr_db`` (and ``snr_est_db``).
 
     gr-digital's ``ofdm_sync_sc_cfb`` detects frames (Schmidl & Cox);
@@ -35,13 +36,17 @@ class ofdm_rx(gr.hier_block2):
         outputs: modalities, one output each (e.g. ['image', 'text']).
         sync_threshold: S&C metric threshold of the detector (0.3…0.99; lower finds frames at lower SNR).
         len_tag_key: length tag name of the outputs.
+        csi_tags: 'frame' (default: one c64vector ``h`` tag per frame, N gains, what ``rx`` reads
+            fastest) or 'symbol' (one complex ``h`` tag per symbol, for blocks that read scalar ``h``
+            only, e.g. ``csi_equalizer``); ``rx`` decodes both identically.
     """
 
     def __init__(self, fft_len=64, cp_len=16, occupied_carriers=(), pilot_carriers=(), outputs=("image",),
-                 sync_threshold=0.4, len_tag_key=tagkeys.DEFAULT_LEN_TAG_KEY):
+                 sync_threshold=0.4, len_tag_key=tagkeys.DEFAULT_LEN_TAG_KEY, csi_tags="frame"):
         outputs = [outputs] if isinstance(outputs, str) else list(outputs)
         threshold = check_float("sync_threshold", sync_threshold, 0.3, 0.99)
-        self.deframer = ofdm_deframer(fft_len, cp_len, occupied_carriers, pilot_carriers, outputs, len_tag_key)
+        self.deframer = ofdm_deframer(fft_len, cp_len, occupied_carriers, pilot_carriers, outputs, len_tag_key,
+                                      csi_tags)
         p = self.params = self.deframer.params
         gr.hier_block2.__init__(self, "ofdm_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(len(outputs), len(outputs), gr.sizeof_gr_complex))

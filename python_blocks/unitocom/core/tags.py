@@ -14,6 +14,12 @@ key              type      meaning
 ``eq_noise_var`` double    after equalization: E|w|²
 ===============  ========  =================================================
 
+``h`` may also be a complex vector (c64vector, or c32vector): one gain per
+sample from its sample on, the same as that many scalar ``h`` tags at
+consecutive samples (the last gain stays in force). ``ofdm_rx`` writes its
+per-carrier channel this way, one tag per frame instead of one per symbol;
+``jscc_decoder`` (``runtime.csi_tracker``) reads both forms.
+
 The session a frame belongs to travels the same way, from ``tx`` through
 the frame tags into ``rx``'s token PDUs, where ``mllm_client`` groups by it
 (``runtime.sessions``):
@@ -26,6 +32,7 @@ the frame tags into ``rx``'s token PDUs, where ``mllm_client`` groups by it
 import math
 import numbers
 
+import numpy as np
 import pmt
 
 from ..dsp.channel_math import SNR_DB_MAX, SNR_DB_MIN, noise_variance
@@ -103,6 +110,20 @@ def read_number(msg, key):
         return float(number)
     except OverflowError:
         return None
+
+
+def complex_vector(value):
+    """A complex pmt vector (c64vector or c32vector) as a complex128 numpy array, or None for anything else.
+
+    The vector form of an ``h`` tag (one gain per sample). Never raises."""
+    try:
+        if pmt.is_c64vector(value):
+            return np.asarray(pmt.c64vector_elements(value), np.complex128)
+        if pmt.is_c32vector(value):
+            return np.asarray(pmt.c32vector_elements(value), np.complex128)
+    except Exception:
+        return None
+    return None
 
 
 def fill_runs(marks, keys, state, validate, on_bad):
