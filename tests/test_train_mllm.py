@@ -137,6 +137,8 @@ def test_evaluate_through_the_runtime_with_the_link_conditions(run, tmp_path):
     assert 0 <= clean["vqa_acc"] <= 1 and 0 <= clean["vqa_acc_other_image"] <= 1
     assert set(clean["vqa_per_template"]) == set(Cache(tiny_cache() / "test").rows["question_template"])
     assert clean["t2i_eps_loss"] > 0 and (tmp_path / clean["t2i_grid"]).is_file()
+    assert 0 <= clean["t2i_captions_fully_right"] <= 1 and clean["t2i_fd"] >= 0 and clean["t2i_fd_reconstruction"] >= 0
+    assert res["t2i_fd_floor_real_vs_real"] >= 0 and 0 <= res["t2i_captions_fully_right_real_renders"] <= 1
     if speech.espeak_available():
         assert clean["asr_wer"] >= 0 and clean["asr_utterances"] == Cache(tiny_cache() / "test").n_utterances
     link = Cache(tiny_cache() / "test-rayleigh-10dB")

@@ -24,12 +24,20 @@ one channel and one SNR, cached in ``<cache>/test-rayleigh-<snr>dB``).
   exactly right, object count right, attribute accuracy per object slot.
 * **t2i**: image tokens for the first ``--t2i`` captions (``--steps`` DDPM
   steps, fixed seed), decoded by the shipped image de-tokenizer (the one
-  in the cache's manifest); ``t2i_<condition>.png`` shows per caption the
-  corpus render of the caption, the de-tokenized clean target tokens and
-  the generated image. Numbers: Eq. (19)'s ε-loss, teacher-forced through
-  the prefill and denoiser graphs with fixed draws, and the PSNR of the
-  generated image against the caption's render (a weak proxy: a caption
-  fixes objects, not their exact placement).
+  in the cache's manifest). (a) Attribute accuracy: the share of captions
+  whose every object (size, color, material, shape) and relation the
+  attribute classifier (``mllm.image_checks``, card
+  docs/models/attribute_classifier.md) finds in the generated image; the
+  same on the corpus renders of the captions and on the de-tokenized clean
+  target tokens as references. (b) The Fréchet distance (``fid``:
+  EfficientNet-Lite0 features) between the generated images and the corpus
+  renders of the same captions; references: two halves of all test caption
+  renders (the floor) and the de-tokenized clean target tokens. Also Eq.
+  (19)'s ε-loss, teacher-forced through the prefill and denoiser graphs
+  with fixed draws, and the PSNR against the caption's render (a weak
+  proxy: a caption fixes objects, not their exact placement).
+  ``t2i_<condition>.png`` shows per caption the render, the de-tokenized
+  target tokens and the generated image.
 
 Writes ``evaluate.json`` and ``evaluate.md`` (tables) in ``--out``. The
 word error rate is ``core.metrics.word_error_rate`` (``jiwer``'s definition).
@@ -46,10 +54,11 @@ from gnuradio.unitocom.core.metrics import edit_distance, word_error_rate  # noq
 from gnuradio.unitocom.data import questions as qmod
 from gnuradio.unitocom.data import vocab
 from gnuradio.unitocom.data.loaders import CorpusSplit
-from gnuradio.unitocom.mllm import engine, layout
+from gnuradio.unitocom.mllm import engine, image_checks, layout
 from gnuradio.unitocom.runtime import model_store
 from gnuradio.unitocom.runtime.onnx_session import make_session
 
+from . import fid
 from .data import Builder, Cache
 
 SNRS = (0.0, 10.0, 20.0)
@@ -202,7 +211,7 @@ def condition_cache(cache_root, name, snr_db, clean, threads=1, progress=False):
     return Cache(pathlib.Path(cache_root) / cond), 1
 
 
-def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device="cpu", t2i_n=16, steps=50,
+def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device="cpu", t2i_n=500, steps=50,
              questions=None, utterances=None, seed=0, progress=True, dsc_n=1000):
     """Score the model ``files`` on the test split (see the module docstring); returns the results dict."""
     out = pathlib.Path(out)
@@ -229,6 +238,17 @@ def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device=
     test_rows = [{"template": base.rows["question_template"][q], "answer": base.rows["answer_text"][q]} for q in qs]
     if train_rows:
         results["question_only_baseline"] = round(qmod.question_only_accuracy(train_rows, test_rows), 4)
+    classifier = image_checks.AttributeClassifier(threads=threads) if caps else None
+    feats = fid.Features(threads=threads) if caps else None
+    if caps:
+        all_real = np.asarray(corpus.caption_images)
+        half = len(all_real) // 2
+        results["t2i_fd_floor_real_vs_real"] = round(_fd(feats(all_real[:half]), fid.statistics(feats(all_real[half:]))), 2)
+        results["t2i_fd_floor_images"] = half
+        real_stats = fid.statistics(feats(np.asarray(corpus.caption_images[caps])))
+        rep_real = image_checks.attribute_report(np.asarray(corpus.caption_images[caps]),
+                                                 [base.rows["caption_text"][s] for s in caps], classifier)
+        results["t2i_captions_fully_right_real_renders"] = rep_real["fully_right"]
     conditions = [("clean", None)] + [(f"rayleigh_{s:g}dB", s) for s in snrs]
     for name, snr in conditions:
         t0 = time.time()
@@ -252,10 +272,19 @@ def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device=
             generated = detokenize(det, tokens)
             target = detokenize(det, np.asarray(cache.caption_images[caps]))
             real = np.asarray(corpus.caption_images[caps])
+            texts = [cache.rows["caption_text"][s] for s in caps]
             res["t2i_psnr_vs_caption_render_db"] = round(float(np.mean(metrics.psnr(generated, real))), 3)
             res["t2i_psnr_target_tokens_vs_render_db"] = round(float(np.mean(metrics.psnr(target, real))), 3)
-            res["t2i_grid"] = save_grid(out / f"t2i_{name}.png", [real, target, generated]).name
-            res["t2i_captions"] = [cache.rows["caption_text"][s] for s in caps]
+            rep = image_checks.attribute_report(generated, texts, classifier)
+            res["t2i_captions_fully_right"] = rep["fully_right"]
+            res["t2i_attribute_report"] = {k: v for k, v in rep.items() if k != "correct"}
+            res["t2i_fd"] = round(_fd(feats(generated), real_stats), 2)
+            if snr is None:
+                rep_t = image_checks.attribute_report(target, texts, classifier)
+                res["t2i_captions_fully_right_reconstruction"] = rep_t["fully_right"]
+                res["t2i_fd_reconstruction"] = round(_fd(feats(target), real_stats), 2)
+            res["t2i_grid"] = save_grid(out / f"t2i_{name}.png", [real[:16], target[:16], generated[:16]]).name
+            res["t2i_examples"] = [{"caption": t, "fully_right": bool(c)} for t, c in zip(texts[:16], rep["correct"])]
         res["seconds"] = round(time.time() - t0, 1)
         results["conditions"][name] = res
         if progress:
@@ -264,6 +293,12 @@ def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device=
     (out / "evaluate.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "evaluate.md").write_text(report(results))
     return results
+
+
+def _fd(features, stats):
+    """Fréchet distance of ``features`` (N, 1280) to the (mu, sigma) ``stats``."""
+    mu, sigma = fid.statistics(features)
+    return float(fid.frechet_from_statistics(mu, sigma, *stats, method="eigh"))
 
 
 def _train_question_rows(cache_root, base):
@@ -284,7 +319,7 @@ def report(results):
     """Markdown tables of an ``evaluate`` result: conditions × metrics, and VQA per template."""
     conds = results["conditions"]
     keys = [k for k in ("vqa_acc", "asr_wer", "asr_wer_unseen", "asr_wer_held_out", "dsc_exact",
-                        "dsc_attribute_acc", "t2i_eps_loss",
+                        "dsc_attribute_acc", "t2i_captions_fully_right", "t2i_fd", "t2i_eps_loss",
                         "t2i_psnr_vs_caption_render_db") if any(k in c for c in conds.values())]
     lines = [f"# MLLM `{results['model_id']}` on the {results['split']} split", "",
              f"{results['questions']} questions, {results['utterances']} utterances, {results['t2i_captions']} "
@@ -293,6 +328,13 @@ def report(results):
     for name, c in conds.items():
         lines.append(f"| {name} | " + " | ".join(str(c.get(k, "")) for k in keys) + " |")
     clean = conds.get("clean", {})
+    if "t2i_fd_floor_real_vs_real" in results:
+        lines += ["", f"t2i references: captions fully right on the corpus renders "
+                      f"{results.get('t2i_captions_fully_right_real_renders')}, on the de-tokenized clean target "
+                      f"tokens {clean.get('t2i_captions_fully_right_reconstruction')}; FD floor (two halves of the "
+                      f"test caption renders, {results['t2i_fd_floor_images']} each) "
+                      f"{results['t2i_fd_floor_real_vs_real']}, FD of the de-tokenized targets "
+                      f"{clean.get('t2i_fd_reconstruction')}."]
     if "vqa_acc_other_image" in clean:
         lines += ["", f"Control: another scene's image tokens: {clean['vqa_acc_other_image']} "
                       f"(question-only baseline {results.get('question_only_baseline', 'n/a')}, "
@@ -314,7 +356,7 @@ def main(argv=None):
     p.add_argument("--out", required=True)
     p.add_argument("--split", default="test")
     p.add_argument("--snrs", default=",".join(f"{s:g}" for s in SNRS), help="Rayleigh SNRs (dB); '' for none")
-    p.add_argument("--t2i", type=int, default=16, help="captions to generate images for")
+    p.add_argument("--t2i", type=int, default=500, help="captions to generate images for (attribute accuracy, FD)")
     p.add_argument("--steps", type=int, default=50, help="DDPM steps per image token")
     p.add_argument("--questions", type=int, default=None, help="only the first N questions")
     p.add_argument("--scenes", type=int, default=1000, help="scenes to describe (dsc); 0 for none")
