@@ -1,6 +1,6 @@
 """Property-based fuzzing of every block's message and stream inputs (hypothesis).
 
-For each of the 13 blocks a real flowgraph runs hostile input — PMTs of
+For each of the 18 blocks a real flowgraph runs hostile input — PMTs of
 every type (nil, bools, int64/uint64 edges, NaN/±Inf/±1e308/−4000 doubles,
 complex, symbols, uniform vectors of every type from 0 to 2^20+1 items and
 u8 up to 10^7, dicts with the project's metadata keys holding wrong types,
@@ -20,10 +20,25 @@ property asserts:
   e.g. 12288 bytes of one value for an image: a "stray"). Valid items carry
   a ``fuzz_seq`` metadata key (a tag at their frame start on streams).
 
+The newer blocks: ``mllm_client`` runs against tests/qa_mllm_client.py's
+fake ZeroMQ MLLM server (one per module) on valid image/text/audio token PDUs
+of random sessions and tasks among garbage and near misses; every request a
+clean grouping of the valid PDUs alone makes gets one result (a question
+that never got its image, one final 'incomplete' error), in order per
+session, answering the very arrays of that grouping. ``ofdm_rx`` gets
+bursts of ``ofdm_tx`` between noise of any level with NaN/Inf/3e38 samples,
+cut bursts, headers of noise and a modality without an output: every valid
+frame comes out once, in order, with the samples and tags (CSI estimates
+included) of a clean run. ``sample_source``'s arguments are accepted (and
+its flowgraph sends what it says) or a ValueError sentence.
+``result_display`` and ``image_display`` (Qt's offscreen platform) show
+each valid PDU once, in order, and nothing of garbage.
+
 The known killers of the review (uint64 and 2^63−1 frame_ids, ctrl
 ``{rate: inf}``, a uint64 ``model_id`` tag, two ``h`` tags at one offset,
 ``snr_db`` −4000 in tags, ctrl and constructors, 10^7-item PDUs, 8000 text
-ids, 3e38 samples and tokens, a 1e30 ``h``) run as fixed examples too.
+ids, 3e38 samples and tokens, a 1e30 ``h``; an OFDM burst at the stream's
+first sample) run as fixed examples too.
 
 Message inputs are fed by ``fuzz_strategies.MessageSource``, which
 publishes its list from ``start()`` and then says "done" (deterministic:
@@ -35,14 +50,16 @@ models (tests/fixtures/models).
 Profiles (environment variable ``UNITOCOM_FUZZ``):
 
 * ``ci`` (default): ``CI_EXAMPLES`` (40) examples per property (weighted per
-  block), derandomized: the same ~11,000 generated inputs every run, about
-  a minute on 2 cores; the memory test runs 3 rounds::
+  block), derandomized: the same ~12,000 generated inputs every run, about
+  a minute and a quarter on 2 cores (the five newer blocks' ~1,200 inputs take
+  ~20 s of it); the memory test runs 3 rounds::
 
       .venv/bin/python -m pytest -q tests/test_fuzz_blocks.py
 
 * ``soak``: ``SOAK_EXAMPLES`` (400) examples per property (a quarter for the
-  tx, rx and scene_source hier blocks) with random seeds: ~120,000 generated
-  inputs, 10–15 minutes; a failure prints a ``@reproduce_failure`` blob.
+  tx, rx, scene_source and sample_source hier blocks) with random seeds:
+  ~130,000 generated inputs, 13–18 minutes; a failure prints a
+  ``@reproduce_failure`` blob.
   ``test_memory_stays_bounded`` then runs one tx → channel → rx flowgraph
   for 150 rounds of 40 hostile batches (~30,000 inputs) and bounds the
   growth of resident memory (VmRSS) after a warm-up to 32 MiB::
@@ -156,9 +173,26 @@ class Segment:
     def __repr__(self):
         return f"Segment(n={len(self.samples)}, tags={self.tags!r})"
 
+    def _repr_pretty_(self, printer, cycle):           # hypothesis prints dataclasses field by field
+        printer.text(repr(self))
+
 
 def long_(i):
     return Pmt(pmt.from_long(int(i)), f"long({int(i)})")
+
+
+def meta_of(seq=None, **entries):
+    """A metadata dict Pmt from Pmt values (and fuzz_seq = ``seq``)."""
+    m = fz.make_dict([(Pmt(pmt.intern(k), k), v) for k, v in entries.items()])
+    return m if seq is None else with_entry(m, SEQ, long_(seq))
+
+
+def uint64(u):
+    return Pmt(pmt.from_uint64(u), f"uint64({u})")
+
+
+def double(x):
+    return Pmt(pmt.from_double(x), f"double({x})")
 
 
 @st.composite
@@ -1014,22 +1048,510 @@ def test_scene_source(split, first, n_images, seed):
 
 
 # ====================================================================================
+# mllm_client (token PDUs in, one result per request out; against a fake MLLM server)
+# ====================================================================================
+# Valid token PDUs carry random metadata of the keys that do not decide the request
+# (frame_id, h, snr_db, rate, model_id … of any type: they go into the request's csi).
+MLLM_META_KEYS = tuple(k for k in fz.META_KEYS if k not in ("modality", "session_id", "n_tokens", "token_dim"))
+MLLM_SESSIONS = (0, 1, 0, 1, 2, 7, 2 ** 32 - 1)                   # mostly two: questions find their images
+MLLM_TASKS = {"image": ("dsc", "vqa", None, ""), "text": ("t2i", "vqa", "vqa", None, ""), "audio": ("asr", None, "")}
+
+
+@pytest.fixture(scope="module")
+def mllm_server():
+    """qa_mllm_client's fake MLLM server (a ZeroMQ ROUTER thread answering deterministically), one per module."""
+    from qa_mllm_client import FakeServer
+    server = FakeServer().start()
+    yield server
+    server.stop()
+
+
+def sym(s):
+    return Pmt(pmt.intern(s), f"sym({s!r})")
+
+
+@functools.lru_cache(None)
+def mllm_pool():
+    """Token vectors per modality: image 32·16 f32, text ids (s32), audio M·16 f32."""
+    rng = np.random.default_rng(31)
+    return {"image": [f32(rng.standard_normal(512)) for _ in range(3)],
+            "text": list(id_pool()),
+            "audio": [f32(rng.standard_normal(16 * m)) for m in (1, 9, 40)]}
+
+
+def mllm_meta(entries, meta=None):
+    """A metadata dict Pmt: ``meta`` (or empty) + [(key, Pmt)]."""
+    meta = meta if meta is not None else fz.make_dict([])
+    for k, v in entries:
+        meta = with_entry(meta, k, v)
+    return meta
+
+
+@st.composite
+def mllm_valid(draw):
+    """A token PDU mllm_client must take: any modality, session (as long, uint64, or none for 0) and task
+    of its modality (or none, or ''), n_tokens/token_dim agreeing or absent, random other metadata."""
+    modality = draw(st.sampled_from(("image", "image", "text", "text", "audio")))
+    i = draw(st.integers(0, 2))
+    vec = mllm_pool()[modality][i]
+    session = draw(st.sampled_from(MLLM_SESSIONS))
+    entries = [("modality", sym(modality))]
+    form = draw(st.sampled_from(("long", "uint64") + (("absent",) if session == 0 else ())))
+    if form != "absent":
+        entries.append(("session_id", long_(session) if form == "long" else uint64(session)))
+    task = draw(st.sampled_from(MLLM_TASKS[modality]))
+    if task is not None:
+        entries.append(("task", sym(task)))
+    if draw(st.booleans()):
+        n = pmt.length(vec.value)
+        entries.append(("n_tokens", long_(n if modality == "text" else n // 16)))
+        if modality != "text":
+            entries.append(("token_dim", long_(16)))
+    meta = mllm_meta(entries, draw(fz.metadata(MLLM_META_KEYS)))
+    return lambda seq: Item("valid", cons(with_entry(meta, SEQ, long_(seq)), vec), seq, (modality, i))
+
+
+@functools.lru_cache(None)
+def mllm_near_misses():
+    """(metadata entries, vector) token PDUs that miss by one thing: sizes, types, NaN/Inf, ids outside
+    the vocabulary, session ids and tasks that cannot be, the wrong task for the modality."""
+    pool = mllm_pool()
+    img, txt, aud = pool["image"][0], pool["text"][0], pool["audio"][1]
+    image, text, audio = [("modality", sym("image"))], [("modality", sym("text"))], [("modality", sym("audio"))]
+    nan_img = np.asarray(pmt.f32vector_elements(img.value), np.float32).copy()
+    nan_img[7] = np.nan
+    inf_aud = np.asarray(pmt.f32vector_elements(aud.value), np.float32).copy()
+    inf_aud[-1] = -np.inf
+    return (
+        (image, f32(np.zeros(511))), (image, f32(np.zeros(528))), (image, f32(nan_img)),
+        (image, f32(np.full(512, np.inf))), (image, s32(np.zeros(512))), (image, fz.uvector("f32", 1 << 20, 0.5)),
+        (image + [("n_tokens", long_(31))], img), (image + [("token_dim", long_(8))], img),
+        (image + [("session_id", long_(-1))], img), (image + [("session_id", uint64(2 ** 32))], img),
+        (image + [("session_id", double(1.0))], img), (image + [("session_id", sym("1"))], img),
+        (image + [("task", sym("t2i"))], img), (image + [("task", sym("asr"))], img),
+        (image + [("task", sym("sing"))], img), (image + [("task", long_(1))], img),
+        (text, s32([1, len(vocab.TOKENS)])), (text, s32([-1])), (text, s32([])), (text, fz.uvector("s32", 257, 1)),
+        (text, f32([1.0, 2.0])), (text, u8(np.frombuffer(b"is it red?", np.uint8))),
+        (text + [("task", sym("dsc"))], txt), (text + [("task", sym("asr"))], txt),
+        (audio, f32(np.zeros(17))), (audio, f32(np.zeros(0))), (audio, fz.uvector("f32", 1502 * 16, 0.1)),
+        (audio, f32(inf_aud)), (audio + [("n_tokens", long_(2))], aud), (audio + [("task", sym("vqa"))], aud),
+        ([("modality", sym("video"))], img), ([], img), ([("modality", long_(1))], txt),
+        ([("modality", sym("IMAGE"))], img))
+
+
+def mllm_near_miss_items():
+    """Makers of the near misses, each with a fuzz_seq (so one that comes out is named)."""
+    def build(k):
+        entries, vec = mllm_near_misses()[k]
+        meta = mllm_meta(entries)
+        return lambda seq: Item("garbage", cons(with_entry(meta, SEQ, long_(seq)), vec), seq)
+    return st.builds(build, st.integers(0, len(mllm_near_misses()) - 1))
+
+
+def accepts_token_pdu(msg):
+    """Over-estimate of a token PDU mllm_client could take: f32 of whole 16-value tokens (≤ 1501) or 1…256 s32."""
+    kind, n = pdu_kind(msg)
+    return (kind == "f32" and 0 < n <= 1501 * 16 and n % 16 == 0) or (kind == "s32" and 0 < n <= 256)
+
+
+def mllm_reference(items):
+    """The clean run's grouping: (requests, orphans) the valid items alone make (``SessionTable``)."""
+    from gnuradio.unitocom.mllm.requests import SessionTable
+    table, requests, orphans = SessionTable(), [], []
+    for it in items:
+        if it.kind == "valid":
+            done, lost = table.add(it.msg.value)
+            requests += done
+            orphans += [r for r, _ in lost]
+    return requests, orphans + [r for r, _ in table.close()]
+
+
+def meta_value(msg, key):
+    """The Python value of ``key`` in an output PDU's metadata (None when absent); fails on anything else."""
+    from gnuradio.unitocom.runtime import pdu_util
+    assert pmt.is_pair(msg) and pmt.is_dict(pmt.car(msg)), f"output is not a PDU: {pmt.write_string(msg)[:200]}"
+    return pdu_util.get(pmt.car(msg), key)
+
+
+def request_seq(request):
+    """The fuzz_seq of the PDU that completed a ``mllm.requests.Request`` (its metadata's)."""
+    return meta_value(pmt.cons(request.meta, pmt.PMT_NIL), SEQ)
+
+
+@fuzz(1.5)
+@given(items=item_lists(mllm_valid(), st.one_of(garbage_msgs(accepts_token_pdu), mllm_near_miss_items()), mllm_valid(),
+                       max_size=10))
+def test_mllm_client(mllm_server, items):
+    """Every request the valid PDUs make gets one result (or, a question that never got its image, one
+    final 'incomplete' error), in order per session, with the answer to the very arrays a clean grouping
+    of the valid PDUs gives; garbage gets nothing; the flowgraph ends once all are answered."""
+    from qa_mllm_client import answer
+    count("mllm_client", items)
+    tb = gr.top_block()
+    src = fz.MessageSource(out=[it.msg for it in items])
+    client = unitocom.mllm_client(mllm_server.address, timeout_s=10.0, max_retries=2, backoff_s=0.05)
+    results, errors = blocks.message_debug(), blocks.message_debug()
+    tb.msg_connect(src, "out", client, "tokens")
+    tb.msg_connect(client, "result", results, "store")
+    tb.msg_connect(client, "errors", errors, "store")
+    fz.run_flowgraph(tb)
+    assert client.pending() == 0
+    results = [results.get_message(i) for i in range(results.num_messages())]
+    errors = [errors.get_message(i) for i in range(errors.num_messages())]
+    finals = [m for m in errors if meta_value(m, "final") is True]
+    requests, orphans = mllm_reference(items)
+    kinds = {it.seq: it.kind for it in items}
+    seq_of = [meta_value(m, SEQ) for m in results]
+    unknown = sum(s is None for s in seq_of) + sum(meta_value(m, SEQ) is None for m in finals)
+    assert unknown <= sum(it.kind == "stray" for it in items), "results or errors of garbage came out"
+    assert all(kinds.get(s) == "valid" for s in seq_of if s is not None), f"a garbage PDU got a result: {seq_of}"
+    got = [s for s in seq_of if s is not None]
+    want = [request_seq(r) for r in requests]
+    assert sorted(got) == sorted(want), f"results of {got}; expected one for each of {want}"
+    for session in set(r.session for r in requests):
+        order = [s for s, m in zip(seq_of, results) if s is not None and meta_value(m, "session_id") == session]
+        assert order == [s for s, r in zip(want, requests) if r.session == session], f"session {session} out of order"
+    served = {info["id"]: (info, arrays) for info, arrays in list(mllm_server.requests)}
+    by_seq = dict(zip(want, requests))
+    for msg in results:
+        seq = meta_value(msg, SEQ)
+        if seq is None:
+            continue
+        request, vec = by_seq[seq], np.asarray(pmt.to_python(pmt.cdr(msg)))
+        assert meta_value(msg, "status") == "ok"
+        info, arrays = served[meta_value(msg, "request_id")]
+        assert (info["task"], info["session"]) == (request.task, request.session), f"item {seq}"
+        assert sorted(arrays) == sorted(request.arrays), f"item {seq}: arrays {sorted(arrays)}"
+        for name, a in request.arrays.items():
+            np.testing.assert_array_equal(arrays[name], a, err_msg=f"item {seq}: {name} differs from a clean run")
+        result = answer(info, arrays)
+        if request.task == "t2i":
+            np.testing.assert_array_equal(vec, result.ravel(), err_msg=f"item {seq}")
+        else:
+            assert (meta_value(msg, "text"), vec.tolist()) == (result[0], result[1]), f"item {seq}"
+    lost = sorted((meta_value(m, SEQ), meta_value(m, "status")) for m in finals if meta_value(m, SEQ) is not None)
+    assert lost == sorted((request_seq(r), "incomplete") for r in orphans), f"final errors {lost}"
+
+
+# ====================================================================================
+# ofdm_rx (OFDM bursts of ofdm_tx in, JSCC frames with estimated CSI out)
+# ====================================================================================
+OFDM_FRAMES = ((8, 2, "dsc"), (4, 8, "vqa"), (12, 4, "t2i"))       # (n_tokens, rate, task) of the valid bursts
+OFDM_VALID_IDS, OFDM_MAYBE_BASE, OFDM_CUT_BASE, OFDM_TEXT_ID = (0, 1, 2), 100, 200, 300
+OFDM_TAIL = 3000                  # zeros after the last item: the receiver sees the end of the last frame
+
+
+@functools.lru_cache(None)
+def ofdm_bursts():
+    """{frame_id: burst}: ofdm_tx bursts (the burst shaper's 160 zeros at the end) with noise 30 dB down
+    baked in; ids 0-2 the valid frames, 100+ the same frames again (for "maybe" items), 200+ again (cut
+    into garbage), 300 a text frame (garbage: ofdm_rx has an image output only)."""
+    import ofdm_testing as ot
+    from gnuradio.unitocom import ofdm_tx
+    rng = np.random.default_rng(41)
+    out = {}
+    for base in (0, OFDM_MAYBE_BASE, OFDM_CUT_BASE):
+        for i, (n_tokens, rate, task) in enumerate(OFDM_FRAMES):
+            frames, tags = ot.jscc_frames(1, n_tokens, rate, seed=i, first_id=base + i, session_id=5 + i, task=task)
+            out[base + i], = ot.transmit(frames, tags, ofdm_tx())
+    frames, tags = ot.jscc_frames(1, 10, 2, seed=9, first_id=OFDM_TEXT_ID, modality="text", task="t2i")
+    out[OFDM_TEXT_ID], = ot.transmit(frames, tags, ofdm_tx())
+    for k, b in out.items():
+        out[k] = (b + fz.noise(len(b), int(rng.integers(1 << 30)), 10 ** (-30 / 20))).astype(np.complex64)
+    return out
+
+
+def ofdm_params():
+    from gnuradio.unitocom.ofdm.params import OfdmParams
+    return OfdmParams()
+
+
+def lead(n):
+    return np.zeros(n, np.complex64)
+
+
+@st.composite
+def ofdm_valid(draw, kind="valid"):
+    """A valid burst after 0 to 400 zeros."""
+    i = draw(st.integers(0, len(OFDM_FRAMES) - 1))
+    fid = (OFDM_MAYBE_BASE if kind == "maybe" else 0) + i
+    x = np.concatenate([lead(draw(st.integers(0, 400))), ofdm_bursts()[fid]])
+    return lambda seq: Item(kind, Segment(x, []), seq, fid)
+
+
+@st.composite
+def ofdm_maybe(draw):
+    """A burst with NaN/Inf/3e38 samples in it: it may come out (finite) or not."""
+    make = draw(ofdm_valid("maybe"))
+    bad = draw(st.lists(st.tuples(st.integers(0, 10 ** 6), st.sampled_from(fz.SPECIAL_SAMPLES[:6])), min_size=1,
+                        max_size=3))
+
+    def spoiled(seq):
+        item = make(seq)
+        x = item.msg.samples.copy()
+        for pos, value in bad:
+            x[pos % len(x)] = value
+        item.msg = Segment(x, [])
+        return item
+    return spoiled
+
+
+@st.composite
+def ofdm_garbage(draw):
+    """Sample stretches no frame may come out of: noise of any level with NaN/Inf/3e38 samples, constant
+    and non-finite runs, bursts cut anywhere (preamble, header, payload), a preamble alone, a burst whose
+    header symbols are noise, a whole burst of a modality without an output."""
+    p, bursts = ofdm_params(), ofdm_bursts()
+    what = draw(st.sampled_from(["noise", "noise", "constant", "cut", "cut", "preamble", "header", "unrouted"]))
+    if what == "noise":
+        n = draw(st.integers(1, 2500))
+        x = fz.noise(n, draw(st.integers(0, 2 ** 32 - 1)), draw(st.sampled_from([1e-3, 0.05, 0.7, 1.0, 1e3, 1e18])))
+        for pos, value in draw(fz.specials(n)):
+            x[pos] = value
+    elif what == "constant":
+        value = draw(st.sampled_from(fz.SPECIAL_SAMPLES + (complex(1, 0), complex(0, 0))))
+        x = np.full(draw(st.integers(1, 300)), value, np.complex64)
+    else:
+        b = bursts[OFDM_CUT_BASE + draw(st.integers(0, len(OFDM_FRAMES) - 1))]
+        payload_end = len(b) - 160
+        if what == "cut":                   # at least a symbol short of the payload's end
+            x = b[:draw(st.integers(1, payload_end - p.sym_len))].copy()
+        elif what == "preamble":
+            x = b[:p.n_preamble_symbols * p.sym_len].copy()
+        elif what == "header":
+            x = b.copy()
+            start = p.n_preamble_symbols * p.sym_len
+            x[start:start + p.n_header_symbols * p.sym_len] = fz.noise(p.n_header_symbols * p.sym_len,
+                                                                          draw(st.integers(0, 2 ** 32 - 1)))
+        else:
+            x = bursts[OFDM_TEXT_ID].copy()
+        x = np.concatenate([lead(draw(st.integers(0, 400))), x])
+    return lambda seq: Item("garbage", Segment(x, []), seq)
+
+
+def ofdm_frames(sink):
+    """[(frame_id, samples, [(rel offset, key, value text)])] of ofdm_rx's output, by its length tags."""
+    data = np.array(sink.data(), np.complex64)
+    tags = fz.tags_as_python(sink.tags())
+    lens = sorted((o, int(v)) for o, k, v in tags if k == "packet_len")
+    out, pos = [], 0
+    for off, n in lens:
+        assert off == pos, f"output samples {pos}…{off} lie outside any frame"
+        mine = [(o - off, k, v) for o, k, v in tags if off <= o < off + n and k != "rx_offset"]
+        fid = [int(v) for o, k, v in mine if k == "frame_id" and o == 0]
+        assert len(fid) == 1, f"a frame with frame_id tags {fid}"
+        out.append((fid[0], data[off:off + n], mine))
+        pos = off + n
+    assert pos == len(data), f"{len(data) - pos} output samples after the last frame"
+    return out
+
+
+def run_ofdm_rx(items, csi):
+    from gnuradio.unitocom import ofdm_rx
+    data, _ = stream_of(items)
+    data = np.concatenate([data, lead(OFDM_TAIL)])
+    blk = ofdm_rx(csi_tags=csi)
+    sink = run_stream(blk, data, [])
+    return ofdm_frames(sink), blk.stats()
+
+
+@functools.lru_cache(None)
+def ofdm_expected(csi):
+    """{frame_id: (samples, tags)} of a clean run: the valid bursts alone, 300 zeros apart."""
+    items = [Item("valid", Segment(np.concatenate([lead(300), b]), []), i, i)
+             for i, b in ((fid, ofdm_bursts()[fid]) for fid in OFDM_VALID_IDS)]
+    frames, _ = run_ofdm_rx(items, csi)
+    assert [f for f, _, _ in frames] == list(OFDM_VALID_IDS), "a clean run lost frames"
+    return {fid: (y, tags) for fid, y, tags in frames}
+
+
+@pytest.mark.filterwarnings("ignore:invalid value:RuntimeWarning")       # NaN samples into the FFT
+@fuzz(1.5)
+@given(items=item_lists(ofdm_valid(), ofdm_garbage(), ofdm_maybe(), max_size=8),
+       csi=st.sampled_from(["frame", "symbol"]))
+def test_ofdm_rx(items, csi):
+    """Every valid burst's frame comes out once, in order, with the very samples and tags (CSI
+    estimates included) of a clean run; a spoiled burst's frame maybe, but finite; nothing else."""
+    count("ofdm_rx", items)
+    frames, stats = run_ofdm_rx(items, csi)
+    want = ofdm_expected(csi)
+    maybes = collections.Counter(it.pool for it in items if it.kind == "maybe")
+    got = [fid for fid, _, _ in frames]
+    assert all(f in want or maybes[f] for f in got), f"frames {got}: garbage came out"
+    assert all(got.count(f) <= n for f, n in maybes.items()), f"frames {got}: a spoiled one twice"
+    valid = [f for f in got if f in want]
+    assert valid == [it.pool for it in items if it.kind == "valid"], f"valid frames out: {valid}"
+    assert stats["frames"] == len(frames)
+    for fid, y, tags in frames:
+        assert np.all(np.isfinite(y)), f"frame {fid} came out with NaN/Inf samples"
+        assert all("nan" not in v and "inf" not in v for _, k, v in tags if k in CSI_KEYS), \
+            f"frame {fid} came out with non-finite CSI tags"
+        if fid in want:
+            np.testing.assert_array_equal(y, want[fid][0], err_msg=f"frame {fid} differs from a clean run")
+            assert tags == want[fid][1], f"frame {fid}: tags differ from a clean run"
+
+
+# ====================================================================================
+# sample_source (constructor arguments)
+# ====================================================================================
+@fuzz(soak_weight=HIER_SOAK_WEIGHT)
+@given(split=arg(st.sampled_from(["train", "val", "test"]), "dev", "", "TEST", ["test"], b"test"),
+       first=arg(st.one_of(st.integers(0, 2 ** 40), st.sampled_from([2 ** 63 - 2, 2 ** 63 - 1])), 2 ** 63, -5, 3.0),
+       n_samples=arg(st.integers(1, 2), 0, 1001, 10 ** 9, 2.0, 1.5),
+       seed=arg(st.one_of(st.integers(0, 2 ** 63 - 1), st.just(2 ** 63 - 1)), -1, 2 ** 63, 7.0),
+       tasks=arg(st.lists(st.sampled_from(["vqa", "t2i", "asr", " vqa ", "asr "]), min_size=1, max_size=3)
+                 .map(",".join),
+                 "", ",", "VQA", "vqa,caption", "vqa;t2i", ["vqa"], b"vqa", 5))
+def test_sample_source(split, first, n_samples, seed, tasks):
+    """Any argument: accepted (the flowgraph then sends the samples it says) or a ValueError sentence."""
+    from gnuradio.unitocom import sample_source
+    from gnuradio.unitocom.data import speech
+    INPUTS["sample_source"] += 5
+
+    def is_int(v, lo, hi):
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v == int(v) \
+            and lo <= v <= hi
+    wanted = {t.strip() for t in tasks.split(",") if t.strip()} if isinstance(tasks, str) else {"?"}
+    ok = (isinstance(split, str) and split in ("train", "val", "test") and is_int(n_samples, 1, 1000)
+          and is_int(first, 0, 2 ** 63 - int(n_samples) if is_int(n_samples, 1, 1000) else -1)
+          and is_int(seed, 0, 2 ** 63 - 1) and wanted and wanted <= {"vqa", "t2i", "asr"}
+          and ("asr" not in wanted or speech.espeak_available()))
+    if not ok or n_samples > 2:
+        with pytest.raises(ValueError, match=r"\w+ \w+"):
+            sample_source(split, first, n_samples, seed, tasks)
+        return
+    src = sample_source(split, first, n_samples, seed, tasks)
+    tb = gr.top_block()
+    sinks = {port: blocks.message_debug() for port in ("image", "text", "audio")}
+    for port, sink in sinks.items():
+        tb.msg_connect(src, port, sink, "store")
+    fz.run_flowgraph(tb)
+    n = int(n_samples)
+    want = {"image": [3 * i for i in range(n)] if "vqa" in wanted else [],
+            "text": [s for i in range(n)
+                     for s in ([3 * i] if "vqa" in wanted else []) + ([3 * i + 1] if "t2i" in wanted else [])],
+            "audio": [3 * i + 2 for i in range(n)] if "asr" in wanted else []}
+    for port, sink in sinks.items():
+        msgs = [sink.get_message(i) for i in range(sink.num_messages())]
+        assert [meta_value(m, "session_id") for m in msgs] == want[port], port
+        for m in msgs:
+            assert (meta_value(m, "split"), meta_value(m, "corpus_seed")) == (split, int(seed))
+            assert meta_value(m, "scene_index") == int(first) + meta_value(m, "session_id") // 3
+            assert (pmt.length(pmt.cdr(m)) == 12288) if port == "image" else (pmt.length(pmt.cdr(m)) > 0)
+
+
+# ====================================================================================
+# result_display, image_display (QT GUI sinks; Qt's offscreen platform)
+# ====================================================================================
+@functools.lru_cache(None)
+def qt_app():
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PyQt5 import QtWidgets
+    return QtWidgets.QApplication.instance() or QtWidgets.QApplication(["test_fuzz_blocks"])
+
+
+def run_display(block, items):
+    """MessageSource(items) → block; returns what the block handed its widget ([signal args], in order),
+    after the GUI thread has drawn it all."""
+    from PyQt5 import QtCore
+    app, shown = qt_app(), []
+    block.qwidget().arrived.connect(lambda *args: shown.append(args), QtCore.Qt.DirectConnection)
+    tb = gr.top_block()
+    src = fz.MessageSource(out=[it.msg for it in items])
+    tb.msg_connect(src, "out", block, "pdu")
+    fz.run_flowgraph(tb)
+    app.processEvents()                       # the queued signals: the widget draws them all
+    return shown
+
+
+@st.composite
+def display_texts(draw):
+    """A text PDU result_display must show, and the line it shows: the metadata's ``text`` (a symbol of any
+    characters, maybe over 2000 long; any vector) or, without one, the vector's UTF-8 (broken bytes too);
+    an ``answer`` (the truth) of a symbol, long, uint64 or double, or none; random other metadata."""
+    chars = st.characters(exclude_categories=("Cs",))
+    body = draw(st.text(chars, max_size=40)) + "x" * draw(st.sampled_from([0, 0, 0, 2500]))
+    truth = draw(st.one_of(st.none(), st.text(chars, max_size=8).map(lambda s: (sym(s), s)),
+                           st.sampled_from([(long_(-7), "-7"), (long_(2 ** 63 - 1), str(2 ** 63 - 1)),
+                                            (uint64(2 ** 64 - 1), str(2 ** 64 - 1)), (double(0.5), "0.5"),
+                                            (double(math.nan), "nan")])))
+    in_meta = draw(st.booleans())
+    vec = draw(st.sampled_from([s32([30, 36]), f32([]), u8(np.zeros(3, np.uint8)),
+                                fz.uvector("f32", (1 << 20) + 1, 0)]))
+    junk = draw(st.binary(max_size=3))
+    meta = draw(fz.metadata())
+
+    def make(seq):
+        text = f"#{seq} {body}"
+        m = with_entry(meta, "answer", truth[0]) if truth else meta
+        if in_meta:
+            m, v, shown = with_entry(m, "text", sym(text)), vec, text
+        else:
+            raw = text.encode() + junk
+            v, shown = u8(np.frombuffer(raw, np.uint8)), raw.decode("utf-8", "replace")
+        line = shown[:2000] + (f"      [truth: {truth[1][:2000]}]" if truth else "")
+        return Item("valid", cons(with_entry(m, SEQ, long_(seq)), v), seq, line)
+    return make
+
+
+def display_near_misses():
+    """Messages result_display must drop: not PDUs, no text in the metadata and no UTF-8 bytes (f32, s16,
+    more than 2^20 bytes), a ``text`` that is not a string."""
+    return (Pmt(pmt.PMT_T, "#t"), cons(Pmt(pmt.PMT_T, "#t"), u8([65, 66])), cons(long_(3), u8([65])),
+            cons(meta_of(), f32([1.0])), cons(meta_of(text=long_(5)), s32([1])),
+            cons(meta_of(text=double(1.0)), u8([])),
+            cons(meta_of(), fz.uvector("u8", (1 << 20) + 1, 65)), cons(meta_of(), fz.uvector("u8", 10 ** 7, 65)),
+            cons(meta_of(), s16([65, 66])))
+
+
+def is_pdu_shaped(msg):
+    """Over-estimate of what result_display shows: a pair of a dict (or nil) and anything."""
+    return pmt.is_pair(msg) and (pmt.is_dict(pmt.car(msg)) or pmt.is_null(pmt.car(msg)))
+
+
+def check_shown(shown, items, want, count_):
+    """``shown``: the lines (or images) the block handed its widget; ``want``: the valid items'. Each
+    valid item's once, in order, among those of strays; none of garbage (their number bounds the rest);
+    the last one the last item's; ``count_`` (the block's counter) counts them all."""
+    strays = sum(it.kind == "stray" for it in items)
+    assert len(want) <= len(shown) <= len(want) + strays, f"{len(shown)} shown for {len(want)} valid, {strays} strays"
+    rest = iter(shown)
+    missing = [w for w in want if not any(s == w for s in rest)]
+    assert not missing, f"valid items not shown in order: {[str(m)[:60] for m in missing]}"
+    assert shown[-1] == want[-1] and count_ == len(shown)
+
+
+@fuzz()
+@given(items=item_lists(display_texts(), garbage_msgs(is_pdu_shaped, display_near_misses()), max_size=8))
+def test_result_display(items):
+    """Each valid text PDU's line (its text, cut at 2000 characters, and its truth) is handed to the widget
+    once, in order; garbage never; the widget shows the last one."""
+    from gnuradio.unitocom import result_display
+    count("result_display", items)
+    qt_app()
+    block = result_display("fuzz", "answer")
+    shown = run_display(block, items)
+    check_shown([line for line, _ in shown], items, [it.pool for it in items if it.kind == "valid"], block.n_results())
+    assert block.last_text() == shown[-1][0] and block.qwidget()._text.text() == shown[-1][0]
+
+
+@fuzz()
+@given(items=item_lists(valid_pdus(image_pool()[:3]), garbage_msgs(accepts(("u8",), {12288}), image_near_misses()),
+                        max_size=8))
+def test_image_display(items):
+    """Each valid image PDU's pixels are handed to the widget once, in order; garbage never."""
+    from gnuradio.unitocom import image_display
+    count("image_display", items)
+    qt_app()
+    want = [bytes(pmt.u8vector_elements(image_pool()[it.pool].value)) for it in items if it.kind == "valid"]
+    block = image_display("fuzz", 1)
+    shown = run_display(block, items)
+    check_shown([data for data, _ in shown], items, want, block.n_images())
+
+
+# ====================================================================================
 # The review's known killers, as fixed examples (run in every profile)
 # ====================================================================================
-def meta_of(seq=None, **entries):
-    """A metadata dict Pmt from Pmt values (and fuzz_seq = ``seq``)."""
-    m = fz.make_dict([(Pmt(pmt.intern(k), k), v) for k, v in entries.items()])
-    return m if seq is None else with_entry(m, SEQ, long_(seq))
-
-
-def uint64(u):
-    return Pmt(pmt.from_uint64(u), f"uint64({u})")
-
-
-def double(x):
-    return Pmt(pmt.from_double(x), f"double({x})")
-
-
 def test_killers_jscc_encoder_frame_ids_and_ctrl():
     """frame_id as uint64, frame_id 2^63−1 followed by a PDU without one, ctrl {rate: inf} …"""
     pool = token_pool()
@@ -1109,6 +1631,19 @@ def test_killers_non_finite_content():
              Item("valid", cons(meta_of(2), token_pool()[1]), 2, 1)]
     check_outputs(run_messages_to_stream(encoder_case("image")[0](), "tokens", items), items,
                   close()(encoder_expected("image")))
+
+
+def test_killers_ofdm_burst_at_stream_start():
+    """A burst in the first OFDM symbol of the stream was lost (no room before it for the LTS search):
+    ofdm_tx → channel → ofdm_rx without a delay lost its first frame."""
+    for zeros in (0, 1, 40):
+        items = [Item("valid", Segment(np.concatenate([lead(zeros if i == 0 else 0), ofdm_bursts()[i]]), []), i, i)
+                 for i in OFDM_VALID_IDS]
+        frames, stats = run_ofdm_rx(items, "frame")
+        assert [f for f, _, _ in frames] == [0, 1, 2], (zeros, stats)
+        for fid, y, tags in frames:
+            np.testing.assert_array_equal(y, ofdm_expected("frame")[fid][0], err_msg=f"frame {fid}")
+            assert tags == ofdm_expected("frame")[fid][1], f"frame {fid}: tags differ from a clean run"
 
 
 def test_killers_block_fading_channel_ctrl():

@@ -74,7 +74,8 @@ class ofdm_deframer(gr.basic_block):
         self._writers = [FrameWriter(key) for _ in outputs]
         self._log = DropLog(self.logger)
         self._counts = dict.fromkeys(COUNTERS, 0)
-        self._buf, self._base = np.zeros(0, np.complex64), 0
+        pad = self.rx.search + p.sym_len             # zeros before sample 0: a burst there has room for the LTS search
+        self._buf, self._base = np.zeros(pad, np.complex64), -pad
         self._pending, self._busy_until, self._current = [], 0, None
         self._lag = p.sym_len + p.cp_len - (p.fft_len + p.cp_len // 2 - 1)      # trigger → LTS 1 (measured)
         self._models = None
