@@ -219,7 +219,7 @@ class Validator:
         if self.captions:
             items = [layout.describe(np.asarray(c.images[0][s])) for s in self.captions]
             said = greedy(model, items, 2 + 5 * 6)
-            scores["val_dsc_exact"] = round(float(np.mean([list(d) == list(c.descriptions[s]) + [vocab.EOS]
+            scores["val_dsc_exact"] = round(float(np.mean([list(d) == list(c.descriptions[s])   # words, no <eos>
                                                            for d, s in zip(said, self.captions)])), 4)
         if was_training:
             model.train()

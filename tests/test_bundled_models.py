@@ -15,6 +15,7 @@ MODELS = sorted(model_store.PACKAGE_MODELS.glob("*.onnx"))
 REQUIRED = ("unitocom.schema", "role", "modality", "token_len", "token_dim", "n_symbols", "version",
             "train_data", "train_metrics", "io_names")
 ROOT = pathlib.Path(__file__).resolve().parent.parent
+MLLM_ROLES = ("mllm_prefill", "mllm_decode", "mllm_lm_head", "mllm_denoiser")
 pytestmark = pytest.mark.skipif(not MODELS, reason="no models shipped yet")
 
 
@@ -25,9 +26,15 @@ def test_name_hash_and_metadata(path):
     assert hashlib.sha256(path.read_bytes()).hexdigest()[:8] == m[3]
     meta = model_store.read_metadata(path)
     assert all(k in meta for k in REQUIRED), sorted(set(REQUIRED) - set(meta))
-    assert meta["role"] in ("tokenizer", "detokenizer", "jscc_encoder", "jscc_decoder") and meta["variant"] == m[2]
+    assert meta["role"] in ("tokenizer", "detokenizer", "jscc_encoder", "jscc_decoder") + MLLM_ROLES
+    assert meta["variant"] == m[2]
     json.loads(meta["train_metrics"]), json.loads(meta["io_names"])
-    if meta["role"].startswith("jscc"):
+    if meta["role"] in MLLM_ROLES:
+        card = ROOT / "docs" / "models" / "mllm.md"
+        assert path.name in card.read_text(), f"{card} names {path.name}"
+        for k in ("image", "audio"):
+            assert model_store.find(json.loads(meta["tokenizers"])[k]).is_file()
+    elif meta["role"].startswith("jscc"):
         card = ROOT / "docs" / "models" / f"{m[1].replace('_encoder', '').replace('_decoder', '')}.md"
         assert meta["tokenizer"] == "text_vocab" or model_store.find(meta["tokenizer"]).is_file()
     else:
@@ -36,7 +43,11 @@ def test_name_hash_and_metadata(path):
 
 
 def test_all_models_fit_the_size_budget():
-    assert sum(p.stat().st_size for p in MODELS) < 60 * 2 ** 20
+    """Tokenizers, de-tokenizers and JSCC: 60 MiB together; the MLLM's four graphs: 40 MiB (prefill and
+    decode each hold the Transformer's weights)."""
+    mllm = [p for p in MODELS if p.name.startswith("mllm_")]
+    assert sum(p.stat().st_size for p in MODELS if p not in mllm) < 60 * 2 ** 20
+    assert sum(p.stat().st_size for p in mllm) < 40 * 2 ** 20
 
 
 def pairs():
