@@ -80,7 +80,7 @@ class image_sink(gr.basic_block):
     def _reference(self, meta):
         """The sent scene named by the metadata, or None (logged when the names are unusable)."""
         split, index, seed = (pdu_util.get(meta, k) for k in _SCENE_KEYS)
-        if (split, index, seed) == (None, None, None):
+        if index is None:                       # names no scene (e.g. a generated image): stored, not scored
             return None
         if split in SPLITS and all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= INT64_MAX
                                    for v in (index, seed)):
