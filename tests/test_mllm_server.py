@@ -269,7 +269,8 @@ def test_concurrent_requests_take_fewer_engine_calls_than_requests(serve):
     assert sum(sizes) == 40 and len(sizes) <= 3, sizes         # e.g. [1, 32, 7] or [32, 8]
     hist = s.health()["batch_hist"]
     assert sum(int(k) * v for k, v in hist.items()) == 40 and s.health()["batches"] == len(sizes)
-    assert max(r.header["timing"]["batch"] for r in got) == 32
+    # each reply names the batch it ran in; how 40 split depends on arrival timing (a loaded CI machine)
+    assert {r.header["timing"]["batch"] for r in got} == set(sizes) and max(sizes) >= 20
 
 
 def test_different_settings_are_not_batched_together(serve):
