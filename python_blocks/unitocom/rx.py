@@ -8,6 +8,12 @@ from .jscc_decoder import jscc_decoder
 from .runtime.sessions import session_defaults
 
 
+#: PDUs per de-tokenizer call: the image de-tokenizer costs the least CPU per image at batches of 4–8
+#: (its activations stay in the core's cache); 32, the block's default, costs ≈ 10–15 % more per image
+#: (scripts/bench_ota_rx.py, docs/drafts/rx_speed.md).
+DETOKENIZER_BATCH = 8
+
+
 class rx(gr.hier_block2):
     """Received symbols (with CSI tags) in, content PDUs out (Eq. 3: ẑ → t̂ = R(ẑ) → x̂ = F_β(t̂)).
 
@@ -39,7 +45,8 @@ class rx(gr.hier_block2):
         self.session = session_defaults(session_id, task)
         self.decoder = jscc_decoder(modality, jscc_model, variant, "", snr_db, len_tag_key, device, threads)
         tokenizer_id = "" if modality == "text" else self.decoder.meta["tokenizer"]
-        self.detokenizer = detokenizer(modality, detokenizer_model, variant, tokenizer_id, device, threads)
+        self.detokenizer = detokenizer(modality, detokenizer_model, variant, tokenizer_id, device, threads,
+                                       DETOKENIZER_BATCH)
         self.message_port_register_hier_out("pdu")
         self.message_port_register_hier_out("tokens")
         self.connect(self, self.decoder)
