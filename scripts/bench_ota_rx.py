@@ -34,7 +34,7 @@ the OS and other programs): ``--traffic vqa`` = ota_image_tx → ota_image_rx
 rx text), ``asr`` = ota_speech_tx → ota_speech_rx (a spoken question per
 sample; rx audio with its Griffin–Lim vocoder), ``image`` = image frames
 alone through the full chain above. The flowgraphs' default ``gap`` comes
-from this (docs/drafts/rx_speed.md). A benchmark, not a test: the numbers
+from this (the README, "Throughput"). A benchmark, not a test: the numbers
 depend on the machine and its load.
 """
 import argparse

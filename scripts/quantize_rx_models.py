@@ -19,7 +19,7 @@
 ``--ship`` copies a quantised model into ``python_blocks/unitocom/models`` only
 when it costs less than ``--max-cost`` dB (0.3) at every SNR (and noiseless)
 *and* saves at least ``--min-saving-ms`` (0.2) of CPU per frame at batch 8.
-Measured (docs/drafts/rx_speed.md): the de-tokenizer passes (×1.5, −0.03 dB) and
+Measured (the README, "Throughput"): the de-tokenizer passes (×1.5, −0.03 dB) and
 ships as ``image_detokenizer_int8_s32``; the JSCC decoder costs as little but
 saves ≈ 0.01–0.02 ms of its ≈ 0.1 ms per frame, so it does not.
 """

@@ -10,7 +10,7 @@ from .runtime.sessions import session_defaults
 
 #: PDUs per de-tokenizer call: the image de-tokenizer costs the least CPU per image at batches of 4–8
 #: (its activations stay in the core's cache); 32, the block's default, costs ≈ 10–15 % more per image
-#: (scripts/bench_ota_rx.py, docs/drafts/rx_speed.md).
+#: (scripts/bench_ota_rx.py, the README, "Throughput").
 DETOKENIZER_BATCH = 8
 
 
