@@ -12,21 +12,15 @@ to the truth (unitocom_image_display, unitocom_result_display: GNU Radio's QT GU
 changes its widget from the message thread and crashes when a running flowgraph feeds it).
 """
 import pathlib
+import sys
 
 import yaml
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from make_e2e_grc import block, param  # noqa: E402  (the headless twin's layout helpers)
+
 HERE = pathlib.Path(__file__).resolve().parent.parent / "flowgraphs"
 MODALITIES = ("image", "text", "audio")
-
-
-def block(name, bid, params, x, y):
-    return {"name": name, "id": bid, "parameters": params,
-            "states": {"coordinate": [x, y], "rotation": 0, "state": "enabled"}}
-
-
-def param(name, label, ptype, value, x):
-    return block(name, "parameter", {"label": label, "type": ptype, "value": value, "short_id": "", "hide": "none"},
-                 x, 8)
 
 
 def text_display(name, label, truth_key, hint, x, y):
