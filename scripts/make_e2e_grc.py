@@ -20,8 +20,39 @@ def param(name, label, ptype, value, x):
                  x, 8)
 
 
+def q(text):
+    """A Python string literal as GRC writes it."""
+    return f"'{text}'"
+
+
+def source_block():
+    return block("source", "unitocom_sample_source",
+                 {"split": q("test"), "first": "first", "n_samples": "n_samples", "seed": "0",
+                  "tasks": "vqa,t2i,asr"}, 8, 240)
+
+
+def tx_block(modality, x, y):
+    return block(f"tx_{modality}", "unitocom_tx",
+                 {"modality": q(modality), "tokenizer_model": "''", "variant": "''", "jscc_model": "''",
+                  "rate": "rate", "snr_db": "snr_db", "power": "1.0", "len_tag_key": q("packet_len"),
+                  "device": q("auto"), "threads": "1", "session_id": "0", "task": "''"}, x, y)
+
+
+def channel_block(modality, row, x, y):
+    return block(f"channel_{modality}", "unitocom_block_fading_channel",
+                 {"channel_type": "channel_type", "snr_db": "snr_db", "coherence_len": "0",
+                  "k_factor": "4.0", "signal_power": "1.0", "seed": f"seed + {row}",
+                  "len_tag_key": q("packet_len")}, x, y)
+
+
+def rx_block(modality, x, y):
+    return block(f"rx_{modality}", "unitocom_rx",
+                 {"modality": q(modality), "jscc_model": "''", "detokenizer_model": "''", "variant": "''",
+                  "snr_db": "snr_db", "len_tag_key": q("packet_len"), "device": q("auto"), "threads": "1",
+                  "session_id": "0", "task": "''"}, x, y)
+
+
 def main():
-    q = lambda s: f"'{s}'"          # noqa: E731 — a Python string literal in GRC
     blocks = [
         param("snr_db", "SNR (dB)", "eng_float", "10.0", 200),
         param("channel_type", "Channel (awgn/rayleigh/rician)", "str", "rayleigh", 330),
@@ -33,23 +64,10 @@ def main():
         param("out_dir", "PNG folder ('' = none)", "str", "", 1240),
         param("seed", "Channel seed", "intx", "1", 1390),
     ]
-    blocks.append(block("source", "unitocom_sample_source",
-                        {"split": q("test"), "first": "first", "n_samples": "n_samples", "seed": "0",
-                         "tasks": "vqa,t2i,asr"}, 8, 240))
+    blocks.append(source_block())
     for row, modality in enumerate(("image", "text", "audio")):
         y = 160 + 140 * row
-        blocks.append(block(f"tx_{modality}", "unitocom_tx",
-                            {"modality": q(modality), "tokenizer_model": "''", "variant": "''", "jscc_model": "''",
-                             "rate": "rate", "snr_db": "snr_db", "power": "1.0", "len_tag_key": q("packet_len"),
-                             "device": q("auto"), "threads": "1", "session_id": "0", "task": "''"}, 240, y))
-        blocks.append(block(f"channel_{modality}", "unitocom_block_fading_channel",
-                            {"channel_type": "channel_type", "snr_db": "snr_db", "coherence_len": "0",
-                             "k_factor": "4.0", "signal_power": "1.0", "seed": f"seed + {row}",
-                             "len_tag_key": q("packet_len")}, 480, y))
-        blocks.append(block(f"rx_{modality}", "unitocom_rx",
-                            {"modality": q(modality), "jscc_model": "''", "detokenizer_model": "''", "variant": "''",
-                             "snr_db": "snr_db", "len_tag_key": q("packet_len"), "device": q("auto"), "threads": "1",
-                             "session_id": "0", "task": "''"}, 720, y))
+        blocks += [tx_block(modality, 240, y), channel_block(modality, row, 480, y), rx_block(modality, 720, y)]
     blocks += [
         block("client", "unitocom_mllm_client",
               {"address": "address", "server_key": "''", "client_key": "''", "timeout_s": "60.0", "max_retries": "5",

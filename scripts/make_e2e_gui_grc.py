@@ -17,7 +17,7 @@ import sys
 import yaml
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from make_e2e_grc import block, param  # noqa: E402  (the headless twin's layout helpers)
+from make_e2e_grc import block, channel_block, param, q, rx_block, source_block, tx_block  # noqa: E402
 
 HERE = pathlib.Path(__file__).resolve().parent.parent / "flowgraphs"
 MODALITIES = ("image", "text", "audio")
@@ -29,7 +29,6 @@ def text_display(name, label, truth_key, hint, x, y):
 
 
 def main():
-    q = lambda s: f"'{s}'"          # noqa: E731 — a Python string literal in GRC
     task = lambda t: {"k": 'pmt.intern("task")', "v": f'pmt.intern("{t}")', "invert": "False"}   # noqa: E731
     blocks = [
         block("snr_db", "variable_qtgui_range",
@@ -45,26 +44,14 @@ def main():
         param("symbol_rate", "Channel symbols per second (each modality)", "eng_float", "256", 1240),
         param("seed", "Channel seed", "intx", "1", 1390),
     ]
-    blocks.append(block("source", "unitocom_sample_source",
-                        {"split": q("test"), "first": "first", "n_samples": "n_samples", "seed": "0",
-                         "tasks": "vqa,t2i,asr"}, 8, 240))
+    blocks.append(source_block())
     for row, modality in enumerate(MODALITIES):
         y = 160 + 140 * row
-        blocks.append(block(f"tx_{modality}", "unitocom_tx",
-                            {"modality": q(modality), "tokenizer_model": "''", "variant": "''", "jscc_model": "''",
-                             "rate": "rate", "snr_db": "snr_db", "power": "1.0", "len_tag_key": q("packet_len"),
-                             "device": q("auto"), "threads": "1", "session_id": "0", "task": "''"}, 240, y))
-        blocks.append(block(f"pace_{modality}", "blocks_throttle",
-                            {"type": "complex", "samples_per_second": "symbol_rate", "vlen": "1",
-                             "ignoretag": "True"}, 440, y))
-        blocks.append(block(f"channel_{modality}", "unitocom_block_fading_channel",
-                            {"channel_type": "channel_type", "snr_db": "snr_db", "coherence_len": "0",
-                             "k_factor": "4.0", "signal_power": "1.0", "seed": f"seed + {row}",
-                             "len_tag_key": q("packet_len")}, 600, y))
-        blocks.append(block(f"rx_{modality}", "unitocom_rx",
-                            {"modality": q(modality), "jscc_model": "''", "detokenizer_model": "''", "variant": "''",
-                             "snr_db": "snr_db", "len_tag_key": q("packet_len"), "device": q("auto"), "threads": "1",
-                             "session_id": "0", "task": "''"}, 840, y))
+        blocks += [tx_block(modality, 240, y),
+                   block(f"pace_{modality}", "blocks_throttle",
+                         {"type": "complex", "samples_per_second": "symbol_rate", "vlen": "1", "ignoretag": "True"},
+                         440, y),
+                   channel_block(modality, row, 600, y), rx_block(modality, 840, y)]
     blocks += [
         block("constellation", "qtgui_const_sink_x",
               {"type": "complex", "name": '"Image channel: symbols sent and received"', "size": "256",
