@@ -63,6 +63,9 @@ def parser():
     ap.add_argument("--val-split", default="val")
     ap.add_argument("--out", required=True, help="run folder (checkpoint, logs, curve, card)")
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--init", default=None,
+                    help="start from the model weights of another run's checkpoint.pt (same model size); "
+                         "optimiser, steps and schedule start fresh")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -316,6 +319,31 @@ def build_model(args, cache):
     return model
 
 
+def init_weights(model, path):
+    """Load the ``mllm`` weights of the checkpoint at ``path`` into ``model``; → what the card says about it
+    (the checkpoint, its steps and training minutes, and its own ``--init`` if it had one)."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise SystemExit(f"--init: no checkpoint at {path}")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "mllm" not in state:
+        raise SystemExit(f"--init: {path} holds no MLLM weights (keys: {', '.join(sorted(state))})")
+    try:
+        model.load_state_dict(state["mllm"])
+    except RuntimeError as err:
+        raise SystemExit(f"--init: {path} is a model of another size or kind: {str(err).splitlines()[0]}") from None
+    info = {"checkpoint": str(path.resolve()), "steps": int(state["step"]),
+            "minutes": round(float(state["elapsed"]) / 60, 2)}
+    before = path.parent / CONFIG_FILE
+    if before.is_file():
+        earlier = json.loads(before.read_text())
+        info["batch"], info["mix"], info["lr"] = earlier.get("batch"), earlier.get("mix"), earlier.get("lr")
+        if "init" in earlier:
+            info["init"] = earlier["init"]
+    print(f"initialised from {path} ({info['steps']} steps, {info['minutes']} min of training)", flush=True)
+    return info
+
+
 def run_config(args, cache, model, sampler):
     """What defines the run (checked on ``--resume``) plus what the card reports about the data."""
     m = cache.manifest
@@ -345,6 +373,16 @@ def export_model(model, args, cache, metrics, export_dir):
     return paths
 
 
+def init_line(init):
+    """The card's sentence on ``--init`` (empty without it)."""
+    if not init:
+        return ""
+    text = (f"\nStarted from the weights of `{init['checkpoint']}` ({init['steps']} steps, {init['minutes']} min "
+            f"of training{', batch mix ' + json.dumps(init['mix']) if init.get('mix') else ''}); the time below "
+            "is this run's only.\n")
+    return text + (init_line(init["init"]) if init.get("init") else "")
+
+
 def write_card(out, argv, args, config, metrics, rows, paths, device_line, plot):
     """``<out>/MODEL_CARD.md``: a draft of the model card (command, data, time, device, curve, files)."""
     pc = metrics["parameters"]
@@ -360,7 +398,7 @@ def write_card(out, argv, args, config, metrics, rows, paths, device_line, plot)
     text = f"""# MLLM (draft card)
 
 Command: `./unitocom python -m onnx_export.train_mllm {' '.join(argv)}` (seed {args.seed}).
-
+{init_line(config.get('init'))}
 Where: {device_line}. Trained {metrics['steps']} steps of {args.batch} items
 ({metrics['samples']} samples, {metrics['samples_per_s']:.1f} samples/s) in {metrics['train_minutes']:.1f} min
 (evaluation included).
@@ -410,6 +448,8 @@ def main(argv=None):
     model = build_model(args, train).to(device)
     sampler = Sampler(train, args.batch, shares(args.mix), args.p_clean, args.max_len)
     config = run_config(args, train, model, sampler)
+    if args.init:
+        config["init"] = init_weights(model, args.init)
     cfg_path = out / CONFIG_FILE
     if args.resume and cfg_path.is_file():
         before = json.loads(cfg_path.read_text())

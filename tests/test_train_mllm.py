@@ -92,6 +92,24 @@ def test_resume_continues_and_a_changed_run_is_refused(tmp_path, capsys):
         train(tmp_path, "--steps", "6", "--resume", "--dim", "16")
 
 
+def test_init_starts_from_another_runs_weights_with_a_fresh_schedule(tmp_path, capsys):
+    train(tmp_path / "a", "--steps", "2", "--eval-every", "0", "--export-dir", "")
+    capsys.readouterr()
+    metrics = train(tmp_path / "b", "--steps", "1", "--eval-every", "0", "--export-dir", "", "--lr", "0",
+                    "--init", str(tmp_path / "a" / "checkpoint.pt"))
+    assert "initialised from" in capsys.readouterr().out and metrics["steps"] == 1      # steps count afresh
+    a, b = (torch.load(tmp_path / n / "checkpoint.pt", weights_only=False)["mllm"] for n in ("a", "b"))
+    for key in a:                                                   # lr 0: b is still a's weights
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
+    cfg = json.loads((tmp_path / "b" / "config.json").read_text())
+    assert cfg["init"]["steps"] == 2 and cfg["init"]["checkpoint"].endswith("checkpoint.pt")
+    assert "Started from the weights of" in (tmp_path / "b" / "MODEL_CARD.md").read_text()
+    with pytest.raises(SystemExit, match="another size"):
+        train(tmp_path / "c", "--steps", "1", "--dim", "16", "--init", str(tmp_path / "a" / "checkpoint.pt"))
+    with pytest.raises(SystemExit, match="no checkpoint"):
+        train(tmp_path / "d", "--steps", "1", "--init", str(tmp_path / "nothing.pt"))
+
+
 def test_the_same_seed_gives_the_same_weights(tmp_path):
     for name in ("a", "b"):
         train(tmp_path / name, "--steps", "2", "--eval-every", "0", "--export-dir", "")
