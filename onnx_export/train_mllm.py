@@ -11,7 +11,10 @@ four tasks by ``--mix`` (vqa, t2i, asr, dsc), each item uniformly from its task
 and with a random copy of its inputs (copy 0 is clean, 1 … C went through
 the link; ``--p-clean`` sets the clean share, else every copy is equally
 likely). Targets are clean: answers, transcripts, and for text-to-image the
-clean tokens of the caption's render. One pack per task (``layout.pack``),
+clean tokens of the caption's render. A share ``--t2i-uncond`` of the t2i
+items goes without its caption (``<t2i> <boi>``), so the same model also
+generates unconditionally and the runtime can apply classifier-free
+guidance. One pack per task (``layout.pack``),
 ``objective.loss`` (LM cross-entropy of answers and transcripts, Eq. 19's
 ε-loss of the image tokens, weighted by ``--weights``). ASR items longer than
 ``--max-len`` positions are left out (counted in ``config.json``).
@@ -74,6 +77,8 @@ def parser():
     ap.add_argument("--batch", type=int, default=64, help="items per step, all tasks together")
     ap.add_argument("--mix", default="vqa=1,t2i=1,asr=1,dsc=1", help="task shares of a batch")
     ap.add_argument("--weights", default="vqa=1,t2i=1,asr=1,dsc=1", help="loss weight per task")
+    ap.add_argument("--t2i-uncond", type=float, default=0.1,
+                    help="share of t2i items trained without their caption (for classifier-free guidance)")
     ap.add_argument("--p-clean", type=float, default=None,
                     help="probability of the clean copy (default: all copies equally likely)")
     ap.add_argument("--lr", type=float, default=5e-4)
@@ -127,8 +132,10 @@ class Sampler:
 
     ``asr_ok`` lists the utterances that fit ``max_len`` positions (the others are never drawn)."""
 
-    def __init__(self, cache, batch, mix, p_clean=None, max_len=256):
-        self.cache, self.n = cache, split_batch(batch, mix)
+    def __init__(self, cache, batch, mix, p_clean=None, max_len=256, t2i_uncond=0.0):
+        if not 0.0 <= t2i_uncond <= 1.0:
+            raise ValueError(f"t2i_uncond must be in [0, 1]; got {t2i_uncond}")
+        self.cache, self.n, self.t2i_uncond = cache, split_batch(batch, mix), t2i_uncond
         c = cache.n_copies
         self.p_copy = None if p_clean is None else \
             np.array([p_clean] + [(1 - p_clean) / max(c - 1, 1)] * (c - 1)) if c > 1 else np.ones(1)
@@ -149,8 +156,10 @@ class Sampler:
             packs.append(layout.pack([c.vqa(int(q), int(k)) for q, k in
                                       zip(rng.integers(0, c.n_questions, self.n["vqa"]), self.copies(rng, self.n["vqa"]))]))
         if self.n["t2i"]:
-            packs.append(layout.pack([c.t2i(int(s), int(k)) for s, k in
-                                      zip(rng.integers(0, c.n_scenes, self.n["t2i"]), self.copies(rng, self.n["t2i"]))]))
+            scenes, copies = rng.integers(0, c.n_scenes, self.n["t2i"]), self.copies(rng, self.n["t2i"])
+            blind = rng.random(self.n["t2i"]) < self.t2i_uncond if self.t2i_uncond else np.zeros(self.n["t2i"], bool)
+            packs.append(layout.pack([layout.t2i([], np.asarray(c.caption_images[s])) if b else c.t2i(int(s), int(k))
+                                      for s, k, b in zip(scenes, copies, blind)]))
         if self.n.get("dsc"):
             packs.append(layout.pack([c.describe(int(s), int(k)) for s, k in
                                       zip(rng.integers(0, c.n_scenes, self.n["dsc"]), self.copies(rng, self.n["dsc"]))]))
@@ -349,6 +358,7 @@ def run_config(args, cache, model, sampler):
     m = cache.manifest
     return {"mllm_config": json.loads(model.config.to_json()), "seed": args.seed, "batch": args.batch,
             "mix": shares(args.mix), "weights": shares(args.weights), "p_clean": args.p_clean, "lr": args.lr,
+            "t2i_uncond": args.t2i_uncond,
             "cache": {"folder": str(pathlib.Path(args.cache).resolve()), "corpus": m["corpus"],
                       "models": m["models"], "copies": m["copies"], "snr_range_db": m["snr_range_db"],
                       "channels": m["channels"], "rates": m["rates"], "train_counts": cache.counts()},
@@ -446,7 +456,7 @@ def main(argv=None):
     if train.manifest["models"] != val.manifest["models"]:
         raise SystemExit("the train and val caches were made with different models; rebuild one of them")
     model = build_model(args, train).to(device)
-    sampler = Sampler(train, args.batch, shares(args.mix), args.p_clean, args.max_len)
+    sampler = Sampler(train, args.batch, shares(args.mix), args.p_clean, args.max_len, args.t2i_uncond)
     config = run_config(args, train, model, sampler)
     if args.init:
         config["init"] = init_weights(model, args.init)

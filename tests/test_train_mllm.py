@@ -132,6 +132,17 @@ def test_the_scene_description_names_every_object_left_to_right():
     assert list(item.lm_target[item.lm_target >= 0]) == list(cache.descriptions[0]) + [vocab.EOS]
 
 
+def test_t2i_uncond_drops_captions_for_guidance():
+    cache = Cache(tiny_cache() / "train")
+    rng = np.random.default_rng(0)
+    for share, expect in ((1.0, True), (0.0, False)):
+        (pack,) = train_mllm.Sampler(cache, 6, {"vqa": 0, "t2i": 1, "asr": 0, "dsc": 0}, t2i_uncond=share)(rng)
+        blind = [row[1] == layout.BOI for row in pack["ids"]]              # <t2i> <boi> c… : no caption
+        assert all(b == expect for b in blind) and pack["diff_mask"].sum(1).tolist() == [32] * 6
+    with pytest.raises(ValueError, match="t2i_uncond"):
+        train_mllm.Sampler(cache, 6, {"t2i": 1}, t2i_uncond=1.5)
+
+
 def test_batches_mix_the_tasks_and_count_rows():
     assert train_mllm.split_batch(64, {"vqa": 1, "t2i": 1, "asr": 1}) == {"vqa": 22, "t2i": 21, "asr": 21}
     assert train_mllm.split_batch(10, train_mllm.shares("vqa=2,t2i=0,asr=3")) == {"vqa": 4, "t2i": 0, "asr": 6, "dsc": 0}
