@@ -85,6 +85,21 @@ def test_image_tokens_match_torch_for_the_same_draws(exported, runtime, sampler)
         np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
 
 
+def test_guidance_matches_torch_and_its_ends_are_the_two_models(exported, runtime):
+    """w = 3: onnxruntime equals torch; w = 0: the unconditional model (``t2i([])`` prompts); the guided
+    batch carries one unconditional row per caption."""
+    model, _ = exported
+    items = random_prompts("t2i", 3, seed=14)
+    ref = torch_generate.image_tokens(model, items, 4, 8, normal=draws(2), guidance=3.0)
+    got = generate.image_tokens(runtime.backend, items, 4, 8, normal=draws(2), guidance=3.0)
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+    plain = generate.image_tokens(runtime.backend, items, 4, 8, normal=draws(2))
+    assert np.abs(got - plain).max() > 1e-3                       # guidance changes the tokens
+    blind = generate.image_tokens(runtime.backend, [layout.t2i([])] * 3, 4, 8, normal=draws(2))
+    w0 = generate.image_tokens(runtime.backend, items, 4, 8, normal=draws(2), guidance=0.0)
+    np.testing.assert_allclose(w0, blind, rtol=1e-3, atol=1e-3 * np.abs(blind).max())
+
+
 def test_runtime_tasks_end_to_end(exported, runtime):
     model, _ = exported
     rng = np.random.default_rng(13)

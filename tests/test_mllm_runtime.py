@@ -108,6 +108,7 @@ def test_caption_and_audio_checks(mllm):
     (dict(steps=0), "steps"), (dict(steps=1001), "steps"), (dict(steps=2.5), "steps"), (dict(steps="50"), "steps"),
     (dict(temperature=-1.0), "temperature"), (dict(temperature=float("nan")), "temperature"),
     (dict(sampler="euler"), "sampler"), (dict(eta=2.0), "eta"), (dict(seed=-1), "seed"),
+    (dict(guidance=-0.5), "guidance"), (dict(guidance=25.0), "guidance"), (dict(guidance=float("inf")), "guidance"),
 ])
 def test_generation_settings_are_checked(mllm, kw, match):
     with pytest.raises(ValueError, match=match):

@@ -181,6 +181,18 @@ def test_evaluate_through_the_runtime_with_the_link_conditions(run, tmp_path):
     assert json.loads((tmp_path / "evaluate.json").read_text())["model_id"] == res["model_id"]
 
 
+def test_evaluate_one_task_with_guidance(run, tmp_path):
+    out, _ = run
+    res = evaluate.evaluate(tiny_cache(), evaluate.find_model(out / "onnx"), tmp_path, snrs=(), t2i_n=3, steps=3,
+                            progress=False, tasks=("t2i",), guidance=2.0, temperature=0.8)
+    clean = res["conditions"]["clean"]
+    assert res["t2i_guidance"] == 2.0 and res["t2i_temperature"] == 0.8 and res["questions"] == 0
+    assert "t2i_fd" in clean and not any(k.startswith(("vqa", "asr", "dsc")) for k in clean)
+    assert "guidance 2.0" in (tmp_path / "evaluate.md").read_text()
+    with pytest.raises(ValueError, match="unknown task"):
+        evaluate.evaluate(tiny_cache(), evaluate.find_model(out / "onnx"), tmp_path, tasks=("vqa", "ocr"))
+
+
 def test_word_error_rate_by_hand():
     assert word_error_rate("the red cube", "the red cube") == 0.0
     assert word_error_rate("the red cube", "the cube") == pytest.approx(1 / 3)              # one deletion

@@ -54,7 +54,7 @@ from gnuradio.unitocom.core.metrics import edit_distance, word_error_rate  # noq
 from gnuradio.unitocom.data import questions as qmod
 from gnuradio.unitocom.data import vocab
 from gnuradio.unitocom.data.loaders import CorpusSplit
-from gnuradio.unitocom.mllm import engine, image_checks, layout
+from gnuradio.unitocom.mllm import engine, image_checks, layout, schedule
 from gnuradio.unitocom.runtime import model_store
 from gnuradio.unitocom.runtime.onnx_session import make_session
 
@@ -212,7 +212,8 @@ def condition_cache(cache_root, name, snr_db, clean, threads=1, progress=False):
 
 
 def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device="cpu", t2i_n=500, steps=50,
-             questions=None, utterances=None, seed=0, progress=True, dsc_n=1000):
+             questions=None, utterances=None, seed=0, progress=True, dsc_n=1000, guidance=1.0, temperature=1.0,
+             tasks=("vqa", "dsc", "asr", "t2i")):
     """Score the model ``files`` on the test split (see the module docstring); returns the results dict."""
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -226,14 +227,19 @@ def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device=
         print(f"[evaluate] warning: the model was trained on tokens of other tokenizers than the cache's: {mismatch}",
               flush=True)
     det = make_session(str(model_store.find(ids["image_detokenizer"])), threads, "cpu")
-    nq = base.n_questions if questions is None else min(questions, base.n_questions)
-    nu = base.n_utterances if utterances is None else min(utterances, base.n_utterances)
+    unknown = set(tasks) - {"vqa", "dsc", "asr", "t2i"}
+    if unknown:
+        raise ValueError(f"unknown task(s) {sorted(unknown)}; choose from vqa, dsc, asr, t2i")
+    nq = 0 if "vqa" not in tasks else base.n_questions if questions is None else min(questions, base.n_questions)
+    nu = 0 if "asr" not in tasks else base.n_utterances if utterances is None else min(utterances, base.n_utterances)
+    dsc_n = dsc_n if "dsc" in tasks else 0
     qs, us = list(range(nq)), list(range(nu))
-    caps = list(range(min(t2i_n, base.n_scenes)))
+    caps = list(range(min(t2i_n, base.n_scenes))) if "t2i" in tasks else []
     corpus = CorpusSplit(base.manifest["corpus"], base.manifest["split"])
     results = {"model_id": mllm.model_id, "files": {g: pathlib.Path(p).name for g, p in files.items()},
                "cache": str(base.folder), "split": split, "questions": nq, "utterances": nu, "t2i_captions": len(caps),
-               "t2i_steps": steps, "tokenizer_mismatch": mismatch, "conditions": {}}
+               "t2i_steps": steps, "t2i_guidance": guidance, "t2i_temperature": temperature,
+               "tokenizer_mismatch": mismatch, "conditions": {}}
     train_rows = _train_question_rows(cache_root, base)
     test_rows = [{"template": base.rows["question_template"][q], "answer": base.rows["answer_text"][q]} for q in qs]
     if train_rows:
@@ -254,8 +260,9 @@ def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device=
         t0 = time.time()
         cache, copy = condition_cache(cache_root, split, snr, snr is None, threads, progress)
         res = {}
-        res["vqa_acc"], res["vqa_per_template"], _ = vqa_scores(mllm, cache, copy, qs)
-        if snr is None:
+        if qs:
+            res["vqa_acc"], res["vqa_per_template"], _ = vqa_scores(mllm, cache, copy, qs)
+        if qs and snr is None:
             half = max(cache.n_scenes // 2, 1)
             other = lambda q: (int(cache.question_scene[q]) + half) % cache.n_scenes   # noqa: E731
             res["vqa_acc_other_image"], res["vqa_per_template_other_image"], _ = vqa_scores(mllm, cache, copy, qs, other)
@@ -267,7 +274,8 @@ def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device=
         if caps:
             res["t2i_eps_loss"] = t2i_loss(mllm.backend, cache, copy, caps, seed=seed)
             cap_ids = [_ids(cache.seq("captions", copy, s)) for s in caps]
-            tokens = np.concatenate([mllm.generate_image_tokens(cap_ids[sl], steps=steps, seed=seed + i)
+            tokens = np.concatenate([mllm.generate_image_tokens(cap_ids[sl], steps=steps, seed=seed + i,
+                                                                guidance=guidance, temperature=temperature)
                                      for i, sl in enumerate(_batches(len(caps), 64))])
             generated = detokenize(det, tokens)
             target = detokenize(det, np.asarray(cache.caption_images[caps]))
@@ -323,7 +331,8 @@ def report(results):
                         "t2i_psnr_vs_caption_render_db") if any(k in c for c in conds.values())]
     lines = [f"# MLLM `{results['model_id']}` on the {results['split']} split", "",
              f"{results['questions']} questions, {results['utterances']} utterances, {results['t2i_captions']} "
-             f"captions ({results['t2i_steps']} DDPM steps).", "",
+             f"captions ({results['t2i_steps']} DDPM steps, guidance {results.get('t2i_guidance', 1.0)}, "
+             f"temperature {results.get('t2i_temperature', 1.0)}).", "",
              "| condition | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
     for name, c in conds.items():
         lines.append(f"| {name} | " + " | ".join(str(c.get(k, "")) for k in keys) + " |")
@@ -364,10 +373,15 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda", "auto"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--guidance", type=float, default=schedule.DEFAULT_GUIDANCE,
+                   help="t2i classifier-free guidance scale (1: none)")
+    p.add_argument("--temperature", type=float, default=1.0, help="t2i sampling temperature")
+    p.add_argument("--tasks", default="vqa,dsc,asr,t2i", help="which tasks to score")
     args = p.parse_args(argv)
     snrs = [float(s) for s in args.snrs.split(",") if s]
     res = evaluate(args.cache, find_model(args.model_dir), args.out, snrs, args.split, args.threads, args.device,
-                   args.t2i, args.steps, args.questions, args.utterances, args.seed, dsc_n=args.scenes)
+                   args.t2i, args.steps, args.questions, args.utterances, args.seed, dsc_n=args.scenes,
+                   guidance=args.guidance, temperature=args.temperature, tasks=tuple(args.tasks.split(",")))
     print(report(res))
 
 

@@ -19,7 +19,7 @@ Nothing here knows about sockets or the wire format.
 * One worker thread takes the task whose oldest request has waited longest,
   waits at most ``window_ms`` after that request's arrival for more of the
   same task *and the same generation settings* (greedy text ignores
-  temperature and seed; t2i groups by steps, sampler, temperature, eta,
+  temperature and seed; t2i groups by steps, sampler, temperature, eta, guidance,
   seed), and runs up to ``max_batch`` of them in one engine call. Under
   load, requests pile up while a batch runs, so batches fill without
   waiting.
@@ -56,6 +56,7 @@ METHODS = {"vqa": ("answer", ("image_tokens", "question_ids")), "dsc": ("describ
 #: default words generated per task (the engine's own defaults)
 MAX_WORDS = {"vqa": 8, "dsc": 32, "asr": 48}
 TEXT_GEN, T2I_GEN = schema.TEXT_GEN, schema.T2I_GEN
+DEFAULT_GUIDANCE = schedule.DEFAULT_GUIDANCE
 DEFAULT_STEPS = 50
 
 
@@ -214,7 +215,8 @@ class Batcher:
                                       self.max_steps),
                    "temperature": check_float("gen.temperature", _default(gen, "temperature", 1.0), 0.0, 100.0),
                    "sampler": sampler, "seed": seed,
-                   "eta": check_float("gen.eta", _default(gen, "eta", 0.0), 0.0, 1.0) if sampler == "ddim" else 0.0}
+                   "eta": check_float("gen.eta", _default(gen, "eta", 0.0), 0.0, 1.0) if sampler == "ddim" else 0.0,
+                   "guidance": check_float("gen.guidance", _default(gen, "guidance", DEFAULT_GUIDANCE), 0.0, 20.0)}
             prompt = 2 + len(arrays["caption_ids"])
             new = e.image_tokens
         else:

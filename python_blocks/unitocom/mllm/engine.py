@@ -43,6 +43,7 @@ MAX_BATCH = 1024
 MAX_ANSWER_WORDS = 8
 MAX_TRANSCRIPT_WORDS = 48
 MAX_DESCRIPTION_WORDS = 32
+DEFAULT_GUIDANCE = schedule.DEFAULT_GUIDANCE
 
 
 class OnnxBackend:
@@ -263,19 +264,24 @@ class MLLM:
         self._fits("describe", items, max_words)
         return generate.text(self.backend, items, max_words, top_p, temperature, self._rng(seed), self.use_cache)
 
-    def generate_image_tokens(self, caption_ids, steps=50, temperature=1.0, sampler="ddpm", eta=0.0, seed=None):
+    def generate_image_tokens(self, caption_ids, steps=50, temperature=1.0, sampler="ddpm", eta=0.0, seed=None,
+                              guidance=DEFAULT_GUIDANCE):
         """Image tokens for captions by next-token diffusion: (B, N) caption ids → (B, 32, 16) float32.
 
         ``steps`` of the reverse chain (respaced, 1 … R), ``sampler`` 'ddpm' or
-        'ddim' (``eta`` ∈ [0, 1]), ``temperature`` ≥ 0 scales every noise draw."""
+        'ddim' (``eta`` ∈ [0, 1]), ``temperature`` ≥ 0 scales every noise draw,
+        ``guidance`` ∈ [0, 20] is the classifier-free guidance scale (1: none;
+        above 1 costs twice the compute, ``generate.image_tokens``)."""
         captions = check_ids("caption_ids", caption_ids, self.max_len)
         steps = check_int("steps", steps, 1, self.diffusion_steps)
         temperature = check_float("temperature", temperature, 0.0, 100.0)
         if sampler not in schedule.SAMPLERS:
             raise ValueError(f"sampler must be one of {', '.join(schedule.SAMPLERS)}; got {sampler!r}")
         eta = check_float("eta", eta, 0.0, 1.0)
+        guidance = check_float("guidance", guidance, 0.0, 20.0)
         items = [layout.t2i(c, token_dim=self.token_dim) for c in captions]
         self._fits("generate_image_tokens", items, self.image_tokens)
         rng = self._rng(seed)
         return generate.image_tokens(self.backend, items, self.image_tokens, steps, sampler, temperature, eta,
-                                     lambda shape: rng.standard_normal(shape, dtype=np.float32), self.use_cache)
+                                     lambda shape: rng.standard_normal(shape, dtype=np.float32), self.use_cache,
+                                     guidance)

@@ -74,27 +74,47 @@ def text(backend, items, max_new, top_p=None, temperature=1.0, rng=None, use_cac
 
 
 def image_tokens(backend, items, n_tokens, n_steps, sampler="ddpm", temperature=1.0, eta=0.0,
-                 normal=None, use_cache=True):
+                 normal=None, use_cache=True, guidance=1.0):
     """Generate ``n_tokens`` image tokens after each prompt item by next-token diffusion; (B, n, d) float32.
 
     Each token: the reverse chain of ``schedule.sample`` on the denoiser,
     conditioned on the last hidden state, in ``n_steps`` respaced steps; the
     token (de-standardised) is fed back as the next input. ``normal(shape)``
-    gives the standard normal draws (default: a fresh numpy generator)."""
-    seq = Sequence(backend, items, use_cache)
-    b, d = len(seq), seq.cont.shape[2]
+    gives the standard normal draws (default: a fresh numpy generator).
+
+    ``guidance`` w ≠ 1 is classifier-free guidance: every row is also run
+    without its caption (``layout.t2i([])``, the prompt the trainer's
+    ``--t2i-uncond`` share learns), in the same batch, and the denoiser's
+    ε̂ = ε̂_uncond + w (ε̂_cond − ε̂_uncond); the generated token is fed to
+    both. w = 1 is the plain conditional model (no extra rows), w = 0 the
+    unconditional one."""
+    b = len(items)
+    guided = guidance != 1.0
+    rows = list(items) + [layout.t2i([], token_dim=items[0].cont.shape[1])] * b if guided else items
+    seq = Sequence(backend, rows, use_cache)
+    d = seq.cont.shape[2]
     if normal is None:
         rng = np.random.default_rng()
         normal = lambda shape: rng.standard_normal(shape, dtype=np.float32)   # noqa: E731
     mean = np.asarray(backend.image_mean, np.float32)
     std = np.asarray(backend.image_std, np.float32)
     tokens = np.zeros((b, n_tokens, d), np.float32)
+
+    def denoiser(h):
+        if not guided:
+            return lambda x, r: backend.denoise(x.astype(np.float32), np.full(b, r, np.int64), h)
+
+        def guided_eps(x, r):
+            x = x.astype(np.float32)
+            eps = backend.denoise(np.concatenate([x, x]), np.full(2 * b, r, np.int64), h)
+            return eps[b:] + guidance * (eps[:b] - eps[b:])
+        return guided_eps
+
     for j in range(n_tokens):
-        h = seq.h
-        c = schedule.sample(lambda x, r: backend.denoise(x.astype(np.float32), np.full(b, r, np.int64), h),
-                            lambda: np.asarray(normal((b, d)), np.float32), backend.schedule, n_steps,
-                            sampler, temperature, eta)
+        c = schedule.sample(denoiser(seq.h), lambda: np.asarray(normal((b, d)), np.float32), backend.schedule,
+                            n_steps, sampler, temperature, eta)
         tokens[:, j] = np.asarray(c, np.float32) * std + mean
         if j < n_tokens - 1:
-            seq.feed(np.zeros(b, np.int64), tokens[:, j], np.full(b, layout.KIND_IMAGE))
+            fed = np.concatenate([tokens[:, j]] * 2) if guided else tokens[:, j]
+            seq.feed(np.zeros(len(fed), np.int64), fed, np.full(len(fed), layout.KIND_IMAGE))
     return tokens

@@ -58,6 +58,9 @@ COSINE_S = 0.008
 PHI_MAX = 0.999
 LINEAR_BETA = (1e-4, 0.02)                 # at R = 1000
 SAMPLERS = ("ddpm", "ddim")
+DEFAULT_GUIDANCE = 1.0      # classifier-free guidance scale of t2i when a caller names none (1: no guidance)
+
+
 def make(kind="linear", steps=1000):
     """The schedule as a dict of Python floats: ``phi[r]`` = ϕ_r and ``omega[r]`` = ω_r for r = 0 … R.
 

@@ -18,7 +18,7 @@ Request header (schema version 1)::
      "snr_db": 9.7,               # optional: the link's SNR estimate as received (float or null)
      "csi": {...},                # optional: other link metadata as received (JSON object, ≤ 16 keys)
      "gen": {"max_words": 8, "top_p": null, "temperature": 1.0,   # optional generation settings
-             "steps": 50, "sampler": "ddpm", "seed": 0},
+             "steps": 50, "sampler": "ddpm", "seed": 0, "guidance": 1.0},
      "deadline_ms": 5000}         # optional: give up (status "timeout") if not done this long after arrival
 
 Arrays per task (one item per request; the server batches requests):
@@ -68,9 +68,9 @@ MAX_AUDIO_TOKENS = mod.AUDIO_MAX_TOKENS
 MAX_CSI_KEYS = 16
 MAX_NDIM = 4                                      # array frames have at most this many dimensions
 TEXT_GEN = ("max_words", "top_p", "temperature", "seed")        # settings vqa, dsc and asr take
-T2I_GEN = ("steps", "temperature", "sampler", "eta", "seed")      # settings t2i takes
+T2I_GEN = ("steps", "temperature", "sampler", "eta", "seed", "guidance")      # settings t2i takes
 GEN_KEYS = {"max_words": int, "top_p": float, "temperature": float, "steps": int, "sampler": str, "seed": int,
-            "eta": float}
+            "eta": float, "guidance": float}
 #: task → ((array name, dtype, fixed shape or None for (N,) / (M, 16)), ...)
 ARRAYS = {
     "vqa": (("image_tokens", "float32", (layout.IMAGE_TOKENS, layout.TOKEN_DIM)), ("question_ids", "int64", None)),
