@@ -44,7 +44,7 @@ class Probe:
     """The MLLM with its batch calls counted, held on ``gate``, and failing on a poisoned item."""
 
     def __init__(self, mllm):
-        self.mllm, self.calls, self.gate = mllm, [], threading.Event()
+        self.mllm, self.calls, self.settings, self.gate = mllm, [], [], threading.Event()
         self.gate.set()
 
     def __getattr__(self, name):
@@ -52,6 +52,7 @@ class Probe:
 
     def _call(self, method, first, *args, **kw):
         self.calls.append((method, len(first)))
+        self.settings.append(kw)
         self.gate.wait(10)
         if any(np.asarray(x).ravel()[0] == POISON for x in first):
             raise RuntimeError("poisoned item")
@@ -146,6 +147,7 @@ BAD_REQUESTS = {
         {"name": "caption_ids", "dtype": "int64", "shape": [2]}]}, [np.array([1, 500], np.int64)]), "vocabulary"),
     "a setting of another task": (good_header(gen={"steps": 4}), "do not apply to task dsc"),
     "steps beyond the model": (good_header("t2i", gen={"steps": 5000}), "gen.steps"),
+    "guidance beyond the range": (good_header("t2i", gen={"guidance": 50.0}), "gen.guidance"),
     "prompt beyond the positions": (schema._frames({"v": 1, "id": "raw-1", "task": "vqa", "arrays": [
         {"name": "image_tokens", "dtype": "float32", "shape": [32, 16]},
         {"name": "question_ids", "dtype": "int64", "shape": [200]}]},
@@ -251,6 +253,16 @@ def test_eight_concurrent_clients_get_every_answer_exactly_once(serve, mllm):
     with Client(s.address) as c:
         assert c.call("health").header["health"]["served"] == 8 * n_each
         assert c.counts["late"] == 0
+
+
+def test_t2i_guidance_default_and_per_request(serve):
+    s, probe = serve(window_ms=1, guidance=2.5)
+    with Client(s.address, timeout_s=20) as c:
+        assert c.call("t2i", {"caption_ids": QUESTION}, gen={"steps": 2}).ok
+        assert c.call("t2i", {"caption_ids": QUESTION}, gen={"steps": 2, "guidance": 0.0}).ok
+    assert [kw["guidance"] for kw in probe.settings] == [2.5, 0.0]
+    with pytest.raises(ValueError, match="guidance"):
+        batching.Batcher(probe, guidance=-1.0)
 
 
 def test_concurrent_requests_take_fewer_engine_calls_than_requests(serve):

@@ -104,9 +104,11 @@ class Batcher:
         max_queue: most requests waiting per task; ``submit`` raises ``Busy`` beyond it.
         deadline_s: default per-request deadline (seconds after ``submit``) when none is given.
         max_steps: most t2i diffusion steps a request may ask for (default: the model's).
+        guidance: t2i classifier-free guidance scale of requests that name none (0 … 20; 1 = none).
     """
 
-    def __init__(self, engine, max_batch=32, window_ms=5.0, max_queue=256, deadline_s=60.0, max_steps=None):
+    def __init__(self, engine, max_batch=32, window_ms=5.0, max_queue=256, deadline_s=60.0, max_steps=None,
+                 guidance=DEFAULT_GUIDANCE):
         self.engine = engine
         self.max_batch = check_int("max_batch", max_batch, 1, 1024)
         self.window_s = check_float("window_ms", window_ms, 0.0, 1000.0) / 1000.0
@@ -114,6 +116,7 @@ class Batcher:
         self.deadline_s = check_float("deadline_s", deadline_s, above=0.0)
         self.max_steps = check_int("max_steps", max_steps if max_steps is not None else engine.diffusion_steps,
                                    1, engine.diffusion_steps)
+        self.guidance = check_float("guidance", guidance, 0.0, 20.0)
         self.model_id = engine.model_id
         self.device = engine_device(engine)
         self._queues = {t: collections.deque() for t in TASKS}
@@ -216,7 +219,7 @@ class Batcher:
                    "temperature": check_float("gen.temperature", _default(gen, "temperature", 1.0), 0.0, 100.0),
                    "sampler": sampler, "seed": seed,
                    "eta": check_float("gen.eta", _default(gen, "eta", 0.0), 0.0, 1.0) if sampler == "ddim" else 0.0,
-                   "guidance": check_float("gen.guidance", _default(gen, "guidance", DEFAULT_GUIDANCE), 0.0, 20.0)}
+                   "guidance": check_float("gen.guidance", _default(gen, "guidance", self.guidance), 0.0, 20.0)}
             prompt = 2 + len(arrays["caption_ids"])
             new = e.image_tokens
         else:

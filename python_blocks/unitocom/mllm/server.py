@@ -388,6 +388,9 @@ def _parser():
     p.add_argument("--queue", type=int, default=256, help="most requests waiting per task (then 'busy')")
     p.add_argument("--deadline-ms", type=float, default=60000.0, help="default per-request deadline")
     p.add_argument("--max-steps", type=int, default=None, help="most t2i diffusion steps a request may ask")
+    p.add_argument("--guidance", type=float, default=None,
+                   help="t2i classifier-free guidance scale when a request names none (default: the package's, "
+                        "schedule.DEFAULT_GUIDANCE)")
     p.add_argument("--hwm", type=int, default=1000, help="ZeroMQ high-water marks")
     p.add_argument("--quiet", action="store_true", help="log warnings only")
     return p
@@ -418,7 +421,8 @@ def serve(argv=None):
         check_float("--window-ms", args.window_ms, 0.0, 1000.0)
         mllm, files = load_engine(args)
         batcher = Batcher(mllm, max_batch=args.max_batch, window_ms=args.window_ms, max_queue=args.queue,
-                          deadline_s=args.deadline_ms / 1000.0, max_steps=args.max_steps)
+                          deadline_s=args.deadline_ms / 1000.0, max_steps=args.max_steps,
+                          **({} if args.guidance is None else {"guidance": args.guidance}))
         server = Server(batcher, bind=args.bind, keys=args.keys, hwm=args.hwm)
     except (ValueError, zmq.ZMQError, OSError) as exc:
         print(f"unitocom serve: error: {exc}", file=sys.stderr)
