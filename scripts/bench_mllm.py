@@ -2,7 +2,8 @@
 """Requests per second and latency of the MLLM through onnxruntime, by task, batch size and diffusion steps.
 
     ./unitocom python scripts/bench_mllm.py [--model-dir runs/mllm/onnx] [--cache runs/mllm-cache] \\
-        [--threads 1] [--batches 1,8,32] [--steps 25,50,100] [--fd-captions 300] [--out docs/mllm_bench.json]
+        [--threads 1] [--batches 1,8,32] [--steps 25,50,100] [--guidance 1] [--fd-captions 300] \
+        [--out docs/mllm_bench.json]
 
 All measurements of one run are side by side on the same machine state:
 
@@ -11,7 +12,8 @@ All measurements of one run are side by side on the same machine state:
   test items (clean tokens of the cache's test split, or random tokens
   without a cache) → latency and requests/s = B / time;
 * **t2i**: the same for ``generate_image_tokens`` at each number of DDPM
-  steps, and the Fréchet distance (EfficientNet-Lite0 features,
+  steps (at ``--guidance``: above 1 every caption also runs without its
+  caption, twice the work), and the Fréchet distance (EfficientNet-Lite0 features,
   ``onnx_export.mllm.fid``) between the de-tokenized images generated for
   the first ``--fd-captions`` test captions and the corpus renders of the
   same captions, at each step count — the quality/speed trade-off on one
@@ -75,7 +77,7 @@ def inputs(cache_root, n, rng):
     return images, [words(10) for _ in range(n)], audio, [words(12) for _ in range(n)], None
 
 
-def request_flops(mllm, images, questions, audio, captions, steps):
+def request_flops(mllm, images, questions, audio, captions, steps, guidance=1.0):
     """GFLOP of one request per task (the runtime's loop over the torch model of the same configuration)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -96,7 +98,7 @@ def request_flops(mllm, images, questions, audio, captions, steps):
             "dsc": lambda: words(layout.describe(images[0]), 21)}
     for s in steps:
         jobs[f"t2i_{s}"] = (lambda s=s: generate.image_tokens(backend, [layout.t2i(captions[0])], layout.IMAGE_TOKENS,
-                                                              s))
+                                                              s, guidance=guidance))
     out = {}
     for name, job in jobs.items():
         with FlopCounterMode(display=False) as counter:
@@ -118,6 +120,7 @@ def main(argv=None):
     p.add_argument("--fd-captions", type=int, default=300, help="captions for the FD at each step count (0: skip)")
     p.add_argument("--out", default=None, help="JSON of the numbers")
     p.add_argument("--plot", default=None, help="PNG: FD against t2i requests/s, one point per step count")
+    p.add_argument("--guidance", type=float, default=engine.DEFAULT_GUIDANCE, help="t2i classifier-free guidance")
     args = p.parse_args(argv)
     from onnx_export.mllm.evaluate import find_model
     batches = [int(b) for b in args.batches.split(",")]
@@ -127,6 +130,7 @@ def main(argv=None):
     n = max(batches)
     images, questions, audio, captions, cache = inputs(args.cache, n, rng)
     res = {"model_id": mllm.model_id, "threads": args.threads, "inputs": "test split" if cache else "random",
+           "t2i_guidance": args.guidance,
            "latency_s": {}, "requests_per_s": {}}
     text_jobs = {"vqa": lambda b: mllm.answer(images[:b], questions[:b], max_words=2),
                  "asr": lambda b: mllm.transcribe(audio[:b]),
@@ -140,8 +144,8 @@ def main(argv=None):
             print(f"{task:4s} batch {b:3d}: {sec * 1e3:9.1f} ms per call, {b / sec:8.2f} requests/s", flush=True)
     for s in steps:
         for b in batches:
-            sec = median_time(lambda: mllm.generate_image_tokens(captions[:b], steps=s, seed=0), 1 if b > 8 else
-                              args.repeats)
+            sec = median_time(lambda: mllm.generate_image_tokens(captions[:b], steps=s, seed=0, guidance=args.guidance),
+                              1 if b > 8 else args.repeats)
             res["latency_s"][f"t2i_s{s}_b{b}"] = round(sec, 4)
             res["requests_per_s"][f"t2i_s{s}_b{b}"] = round(b / sec, 3)
             print(f"t2i  {s:3d} steps batch {b:3d}: {sec * 1e3:9.1f} ms per call, {b / sec:8.3f} requests/s",
@@ -162,14 +166,15 @@ def main(argv=None):
         real_f = feats(real)
         res["fd"] = {"captions": k}
         for s in steps:
-            tokens = np.concatenate([mllm.generate_image_tokens(captions[i:i + 64], steps=s, seed=i)
+            tokens = np.concatenate([mllm.generate_image_tokens(captions[i:i + 64], steps=s, seed=i,
+                                                                guidance=args.guidance)
                                      for i in range(0, k, 64)])
             res["fd"][f"steps_{s}"] = round(float(fid.frechet_distance(feats(detokenize(det, tokens)), real_f)), 2)
             print(f"FD at {s} steps ({k} captions): {res['fd'][f'steps_{s}']}", flush=True)
         recon = detokenize(det, np.asarray(cache.caption_images[:k]))
         res["fd"]["detokenizer_reconstruction"] = round(float(fid.frechet_distance(feats(recon), real_f)), 2)
         print(f"FD of the de-tokenizer's reconstructions of the same renders: {res['fd']['detokenizer_reconstruction']}")
-    flops = request_flops(mllm, images, questions, audio, captions, steps)
+    flops = request_flops(mllm, images, questions, audio, captions, steps, args.guidance)
     peak = matmul_gflops(args.threads)
     res["gflop_per_request"] = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in flops.items()}
     res["matmul_gflop_s"] = round(peak, 1)
