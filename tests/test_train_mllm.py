@@ -76,6 +76,7 @@ def test_parity_of_the_run_and_its_export(run, tmp_path):
     for kind in ("vqa", "asr", "dsc"):
         assert res[f"{kind}_differ_torch_vs_onnx"] == 0 and res[f"{kind}_differ_cache_vs_nocache"] == 0
     assert res["t2i_max_abs_torch_vs_onnx"] < 1e-2 * max(res["t2i_token_scale"], 1.0)
+    assert res["t2i_guidance"] == 3.0 and res["t2i_guided_max_abs_torch_vs_onnx"] < 1e-2 * max(res["t2i_token_scale"], 1.0)
     assert res["denoiser_within_rtol_1e-3_atol_1e-5"]
 
 

@@ -13,7 +13,8 @@ over both backends:
   items whose words differ between torch and onnxruntime (want 0), and
   between onnxruntime with and without the kv cache (want 0);
 * image tokens of ``--t2i`` captions, same noise draws: the largest absolute
-  difference torch vs onnxruntime, and with vs without the cache;
+  difference torch vs onnxruntime, and with vs without the cache; and torch
+  vs onnxruntime with classifier-free guidance ``--guidance``;
 * the denoiser on random inputs at random steps: the largest absolute and
   relative ε̂ difference (DESIGN.md's tolerance: rtol 1e-3, atol 1e-5).
 
@@ -53,7 +54,7 @@ def _draws(seed):
     return lambda shape: rng.standard_normal(shape, dtype=np.float32)
 
 
-def parity(model, files, cache, n=200, t2i=8, steps=20, seed=0, threads=1, chunk=50):
+def parity(model, files, cache, n=200, t2i=8, steps=20, seed=0, threads=1, chunk=50, guidance=3.0):
     """The numbers of the module docstring as a dict."""
     torch_backend = torch_generate.TorchBackend(model)
     ort = engine.MLLM(files=files, threads=threads, device="cpu")
@@ -87,6 +88,10 @@ def parity(model, files, cache, n=200, t2i=8, steps=20, seed=0, threads=1, chunk
     out["t2i_max_abs_torch_vs_onnx"] = float(np.abs(a - b).max())
     out["t2i_max_abs_cache_vs_nocache"] = float(np.abs(b - c).max())
     out["t2i_token_scale"] = float(np.abs(a).max())
+    g1 = generate.image_tokens(torch_backend, items, layout.IMAGE_TOKENS, steps, normal=_draws(seed), guidance=guidance)
+    g2 = generate.image_tokens(ort.backend, items, layout.IMAGE_TOKENS, steps, normal=_draws(seed), guidance=guidance)
+    out["t2i_guidance"] = guidance
+    out["t2i_guided_max_abs_torch_vs_onnx"] = float(np.abs(g1 - g2).max())
     rng = np.random.default_rng(seed + 1)
     m = 512
     x = rng.standard_normal((m, layout.TOKEN_DIM)).astype(np.float32)
@@ -110,10 +115,11 @@ def main(argv=None):
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default=None)
+    p.add_argument("--guidance", type=float, default=3.0, help="guidance scale of the guided t2i parity check")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     res = parity(load_torch(args.run), find_model(args.model_dir), Cache(pathlib.Path(args.cache) / args.split),
-                 args.n, args.t2i, args.steps, threads=args.threads)
+                 args.n, args.t2i, args.steps, threads=args.threads, guidance=args.guidance)
     text = json.dumps(res, indent=1)
     if args.out:
         pathlib.Path(args.out).write_text(text + "\n")
