@@ -37,7 +37,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gnuradio.unitocom.data import vocab  # noqa: E402
-from gnuradio.unitocom.mllm import engine, generate, layout  # noqa: E402
+from gnuradio.unitocom.mllm import engine, generate, layout, schedule  # noqa: E402
 
 
 def median_time(fn, repeats):
@@ -120,7 +120,7 @@ def main(argv=None):
     p.add_argument("--fd-captions", type=int, default=300, help="captions for the FD at each step count (0: skip)")
     p.add_argument("--out", default=None, help="JSON of the numbers")
     p.add_argument("--plot", default=None, help="PNG: FD against t2i requests/s, one point per step count")
-    p.add_argument("--guidance", type=float, default=engine.DEFAULT_GUIDANCE, help="t2i classifier-free guidance")
+    p.add_argument("--guidance", type=float, default=schedule.DEFAULT_GUIDANCE, help="t2i classifier-free guidance")
     args = p.parse_args(argv)
     from onnx_export.mllm.evaluate import find_model
     batches = [int(b) for b in args.batches.split(",")]

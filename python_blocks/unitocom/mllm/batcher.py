@@ -56,7 +56,6 @@ METHODS = {"vqa": ("answer", ("image_tokens", "question_ids")), "dsc": ("describ
 #: default words generated per task (the engine's own defaults)
 MAX_WORDS = {"vqa": 8, "dsc": 32, "asr": 48}
 TEXT_GEN, T2I_GEN = schema.TEXT_GEN, schema.T2I_GEN
-DEFAULT_GUIDANCE = schedule.DEFAULT_GUIDANCE
 DEFAULT_STEPS = 50
 
 
@@ -108,7 +107,7 @@ class Batcher:
     """
 
     def __init__(self, engine, max_batch=32, window_ms=5.0, max_queue=256, deadline_s=60.0, max_steps=None,
-                 guidance=DEFAULT_GUIDANCE):
+                 guidance=schedule.DEFAULT_GUIDANCE):
         self.engine = engine
         self.max_batch = check_int("max_batch", max_batch, 1, 1024)
         self.window_s = check_float("window_ms", window_ms, 0.0, 1000.0) / 1000.0

@@ -43,7 +43,6 @@ MAX_BATCH = 1024
 MAX_ANSWER_WORDS = 8
 MAX_TRANSCRIPT_WORDS = 48
 MAX_DESCRIPTION_WORDS = 32
-DEFAULT_GUIDANCE = schedule.DEFAULT_GUIDANCE
 
 
 class OnnxBackend:
@@ -265,7 +264,7 @@ class MLLM:
         return generate.text(self.backend, items, max_words, top_p, temperature, self._rng(seed), self.use_cache)
 
     def generate_image_tokens(self, caption_ids, steps=50, temperature=1.0, sampler="ddpm", eta=0.0, seed=None,
-                              guidance=DEFAULT_GUIDANCE):
+                              guidance=schedule.DEFAULT_GUIDANCE):
         """Image tokens for captions by next-token diffusion: (B, N) caption ids → (B, 32, 16) float32.
 
         ``steps`` of the reverse chain (respaced, 1 … R), ``sampler`` 'ddpm' or
