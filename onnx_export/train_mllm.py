@@ -79,6 +79,9 @@ def parser():
     ap.add_argument("--weights", default="vqa=1,t2i=1,asr=1,dsc=1", help="loss weight per task")
     ap.add_argument("--t2i-uncond", type=float, default=0.1,
                     help="share of t2i items trained without their caption (for classifier-free guidance)")
+    ap.add_argument("--vqa-trace", action="store_true",
+                    help="VQA targets say the objects the question refers to, <sep>, then the answer "
+                         "(data.questions.trace)")
     ap.add_argument("--p-clean", type=float, default=None,
                     help="probability of the clean copy (default: all copies equally likely)")
     ap.add_argument("--lr", type=float, default=5e-4)
@@ -132,10 +135,10 @@ class Sampler:
 
     ``asr_ok`` lists the utterances that fit ``max_len`` positions (the others are never drawn)."""
 
-    def __init__(self, cache, batch, mix, p_clean=None, max_len=256, t2i_uncond=0.0):
+    def __init__(self, cache, batch, mix, p_clean=None, max_len=256, t2i_uncond=0.0, vqa_trace=False):
         if not 0.0 <= t2i_uncond <= 1.0:
             raise ValueError(f"t2i_uncond must be in [0, 1]; got {t2i_uncond}")
-        self.cache, self.n, self.t2i_uncond = cache, split_batch(batch, mix), t2i_uncond
+        self.cache, self.n, self.t2i_uncond, self.vqa_trace = cache, split_batch(batch, mix), t2i_uncond, vqa_trace
         c = cache.n_copies
         self.p_copy = None if p_clean is None else \
             np.array([p_clean] + [(1 - p_clean) / max(c - 1, 1)] * (c - 1)) if c > 1 else np.ones(1)
@@ -153,7 +156,7 @@ class Sampler:
         packs = []
         c = self.cache
         if self.n["vqa"]:
-            packs.append(layout.pack([c.vqa(int(q), int(k)) for q, k in
+            packs.append(layout.pack([c.vqa(int(q), int(k), trace=self.vqa_trace) for q, k in
                                       zip(rng.integers(0, c.n_questions, self.n["vqa"]), self.copies(rng, self.n["vqa"]))]))
         if self.n["t2i"]:
             scenes, copies = rng.integers(0, c.n_scenes, self.n["t2i"]), self.copies(rng, self.n["t2i"])
@@ -197,6 +200,7 @@ class Validator:
         self.utterances = [u for u in np.flatnonzero(lengths <= args.max_len)][:args.eval_utterances]
         self.captions = list(range(min(args.eval_captions, cache.n_scenes)))
         self.max_words = max([len(t) for t in cache.transcripts] + [1]) + 2
+        self.vqa_trace = args.vqa_trace
 
     @torch.no_grad()
     def __call__(self):
@@ -205,7 +209,8 @@ class Validator:
         model.eval()
         scores = {}
         packs = []
-        for task, idx, make in (("vqa", self.questions, c.vqa), ("t2i", self.captions, c.t2i),
+        vqa = lambda q: c.vqa(q, trace=self.vqa_trace)       # noqa: E731
+        for task, idx, make in (("vqa", self.questions, vqa), ("t2i", self.captions, c.t2i),
                                 ("asr", self.utterances, c.asr), ("dsc", self.captions, c.describe)):
             for part in _chunks([make(int(i)) for i in idx], 64):
                 packs.append((task, layout.pack(part)))
@@ -220,9 +225,13 @@ class Validator:
         if self.questions:
             items = [layout.vqa(np.asarray(c.images[0][c.question_scene[q]]), c.seq("questions", 0, q))
                      for q in self.questions]
-            answers = greedy(model, items, 2)
-            scores["val_vqa_acc"] = round(float(np.mean([list(a) == [int(c.answer[q])]
-                                                         for a, q in zip(answers, self.questions)])), 4)
+            said = greedy(model, items, layout.VQA_TRACE_MAX + 1 if self.vqa_trace else 2)
+            scores["val_vqa_acc"] = round(float(np.mean([list(layout.vqa_answer(a, self.vqa_trace)) == [int(c.answer[q])]
+                                                         for a, q in zip(said, self.questions)])), 4)
+            if self.vqa_trace:
+                scores["val_vqa_trace_exact"] = round(float(np.mean([
+                    list(a) == [int(i) for i in c.traces[q]] + [vocab.SEP, int(c.answer[q])]
+                    for a, q in zip(said, self.questions)])), 4)
         if self.utterances:
             items = [layout.asr(c.seq("audio", 0, int(u))) for u in self.utterances]
             hyps = greedy(model, items, self.max_words, chunk=32)
@@ -358,7 +367,7 @@ def run_config(args, cache, model, sampler):
     m = cache.manifest
     return {"mllm_config": json.loads(model.config.to_json()), "seed": args.seed, "batch": args.batch,
             "mix": shares(args.mix), "weights": shares(args.weights), "p_clean": args.p_clean, "lr": args.lr,
-            "t2i_uncond": args.t2i_uncond,
+            "t2i_uncond": args.t2i_uncond, "vqa_trace": args.vqa_trace,
             "cache": {"folder": str(pathlib.Path(args.cache).resolve()), "corpus": m["corpus"],
                       "models": m["models"], "copies": m["copies"], "snr_range_db": m["snr_range_db"],
                       "channels": m["channels"], "rates": m["rates"], "train_counts": cache.counts()},
@@ -375,7 +384,8 @@ def export_model(model, args, cache, metrics, export_dir):
              "jscc": {k: v for k, v in ids.items() if "_jscc_" in k},
              "train_cache": {"corpus": pathlib.Path(cache.manifest["corpus"]).name, "copies": cache.manifest["copies"],
                              "snr_range_db": cache.manifest["snr_range_db"], "channels": cache.manifest["channels"],
-                             "rates": cache.manifest["rates"], "counts": cache.counts()}}
+                             "rates": cache.manifest["rates"], "counts": cache.counts()},
+             "vqa_trace": "yes" if args.vqa_trace else "no"}
     train_data = (f"received tokens of CLEVR-style corpus {pathlib.Path(cache.manifest['corpus']).name} "
                   f"(train split, clean copy + {cache.manifest['copies']} received copies)")
     paths = export.export_all(cpu, export_dir, args.variant, train_data=train_data, train_metrics=metrics, extra=extra)
@@ -456,7 +466,8 @@ def main(argv=None):
     if train.manifest["models"] != val.manifest["models"]:
         raise SystemExit("the train and val caches were made with different models; rebuild one of them")
     model = build_model(args, train).to(device)
-    sampler = Sampler(train, args.batch, shares(args.mix), args.p_clean, args.max_len, args.t2i_uncond)
+    sampler = Sampler(train, args.batch, shares(args.mix), args.p_clean, args.max_len, args.t2i_uncond,
+                      args.vqa_trace)
     config = run_config(args, train, model, sampler)
     if args.init:
         config["init"] = init_weights(model, args.init)

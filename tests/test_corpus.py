@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from gnuradio.unitocom.data import captions, corpus, render, scenes, speech, vocab
+from gnuradio.unitocom.data import captions, corpus, questions, render, scenes, speech, vocab
 from gnuradio.unitocom.data.loaders import CorpusSplit
 
 SIZES = dict(train=60, val=10, test=30)
@@ -119,6 +119,47 @@ def test_every_answer_recomputed_from_the_scene_graph(built):
         for q in data.questions:
             objs = data.scenes[q["scene"]]["objects"]
             assert recompute(q["text"], objs) == q["answer"], q
+
+
+def referred(text, objs):
+    """The objects a question names, read independently of ``questions.trace``: sets left to right."""
+    by_x = lambda found: sorted(found, key=screen_x)         # noqa: E731
+    if m := re.fullmatch(r"are there any (.+)\?", text):
+        return by_x(select(objs, parse_desc(m[1].split())))
+    if m := re.fullmatch(rf"how many things are {REL} the (.+)\?", text):
+        (a,) = select(objs, parse_desc(m[2].split()))
+        return [a] + by_x([o for o in objs if o is not a and rel(o, a, m[1])])
+    if m := re.fullmatch(r"how many (.+) are there\?", text):
+        return by_x(select(objs, parse_desc(m[1].split())))
+    if m := re.fullmatch(r"what (color|shape|size|material) is the (.+)\?", text):
+        return select(objs, parse_desc(m[2].split()))
+    if m := re.fullmatch(r"does the (.+) have the same (color|shape|size|material) as the (.+)\?", text):
+        return select(objs, parse_desc(m[1].split())) + select(objs, parse_desc(m[3].split()))
+    if m := re.fullmatch(rf"is the (.+?) {REL} the (.+)\?", text):
+        return select(objs, parse_desc(m[1].split())) + select(objs, parse_desc(m[3].split()))
+    raise AssertionError(f"unknown question form: {text}")
+
+
+def test_traces_name_the_objects_each_question_refers_to(built):
+    data = CorpusSplit(built, "train")
+    seen = set()
+    for q in data.questions:
+        objs = data.scenes[q["scene"]]["objects"]
+        words = questions.trace(q["program"], data.objects(q["scene"])).split()
+        want = [w for o in referred(q["text"], objs) for w in (o["size"], o["color"], o["material"], o["shape"])]
+        assert words == want, q
+        assert all(w in vocab.TOKEN_ID for w in words)
+        n = len(words) // 4
+        if q["template"] in ("count", "exist"):
+            assert q["answer"] == (str(n) if q["template"] == "count" else "yes" if n else "no")
+        elif q["template"] == "count_relate":
+            assert q["answer"] == str(n - 1)
+        elif q["template"].startswith("query_"):
+            assert n == 1 and q["answer"] == words[("size", "color", "material", "shape").index(q["program"]["attr"])]
+        seen.add(q["template"])
+    assert len(seen) >= 10, seen
+    with pytest.raises(ValueError, match="unknown template"):
+        questions.trace({"template": "recount"}, data.objects(0))
 
 
 def test_answers_are_balanced_enough_that_question_only_guessing_is_weak(tmp_path):

@@ -175,6 +175,12 @@ def test_items_for_the_mllm(built):
     assert item.task == "vqa" and item.ids[0] == layout.TASK_VQA
     np.testing.assert_array_equal(item.cont[2:34], cache.images[1][cache.question_scene[4]])
     assert list(item.lm_target[item.lm_target >= 0]) == [int(cache.answer[4]), vocab.EOS]
+    traced = cache.vqa(4, copy=1, trace=True)
+    np.testing.assert_array_equal(traced.ids[:item.prompt_len], item.ids[:item.prompt_len])   # same prompt
+    said = vocab.encode(cache.rows["question_trace"][4], add_special=False)
+    assert list(traced.lm_target[traced.lm_target >= 0]) == said + [vocab.SEP, int(cache.answer[4]), vocab.EOS]
+    assert list(layout.vqa_answer(traced.lm_target[traced.lm_target >= 0][:-1], traced=True)) == [int(cache.answer[4])]
+    assert [len(cache.traces[q]) % 4 for q in range(cache.n_questions)] == [0] * cache.n_questions
     t = cache.t2i(3, copy=2)
     np.testing.assert_array_equal(t.diff_target[t.diff_mask > 0], cache.caption_images[3])   # clean targets
     assert list(t.ids[1:t.prompt_len - 1]) == list(cache.seq("captions", 2, 3))

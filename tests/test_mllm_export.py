@@ -121,3 +121,31 @@ def test_runtime_tasks_end_to_end(exported, runtime):
     sampled = runtime.answer(images, questions, max_words=6, top_p=0.9, temperature=1.0, seed=3)
     assert [list(a) for a in sampled] == [list(a) for a in runtime.answer(images, questions, max_words=6, top_p=0.9,
                                                                           seed=3)]
+
+
+def test_a_model_with_traces_answers_after_its_trace(exported, tmp_path):
+    """Metadata ``vqa_trace: yes``: ``answer`` generates up to ``max_words + trace_words`` words and returns
+    what follows the last ``<sep>`` (empty when none came); ``with_trace`` gives (trace, answer) pairs."""
+    model, _ = exported
+    paths = export.export_all(model, tmp_path, "test", train_data="random weights",
+                              extra={"tokenizers": json.dumps(["none"]), "vqa_trace": "yes"})
+    traced = engine.MLLM(files=paths, device="cpu")
+    assert traced.vqa_trace and traced.trace_words == layout.VQA_TRACE_MAX - 1
+    rng = np.random.default_rng(21)
+    images = rng.normal(size=(8, 32, 16)).astype(np.float32)
+    questions = [rng.integers(5, layout.VOCAB, size=4 + i) for i in range(8)]
+    pairs = traced.answer(images, questions, max_words=3, with_trace=True)
+    answers = traced.answer(images, questions, max_words=3)
+    ref = torch_generate.text(model, [layout.vqa(c, q) for c, q in zip(images, questions)], 3 + traced.trace_words)
+    branches = set()
+    for (trace, answer), plain, words in zip(pairs, answers, ref):
+        np.testing.assert_array_equal(answer, plain)
+        seps = np.flatnonzero(words == layout.vocab.SEP)
+        branches.add(bool(len(seps)))
+        if len(seps):
+            np.testing.assert_array_equal(trace, words[:seps[-1]])
+            np.testing.assert_array_equal(answer, words[seps[-1] + 1:][:3])
+        else:
+            assert len(trace) == 0 and len(answer) == 0
+    assert branches == {True, False}                  # these random prompts reach both cases
+    assert not engine.MLLM(files=exported[1], device="cpu").vqa_trace          # metadata without the key

@@ -53,6 +53,20 @@ def test_layout_of_the_three_tasks():
     assert list(it.lm_target[10:13]) == vocab.encode("a red cube", add_special=False)[:3]
 
 
+def test_traced_answers_split_at_the_last_sep():
+    w = lambda text: np.array(vocab.encode(text, add_special=False))     # noqa: E731
+    said = np.concatenate([w("large red metal cube"), [vocab.SEP], w("metal")])
+    assert list(layout.vqa_answer(said, traced=True)) == list(w("metal"))
+    assert list(layout.vqa_trace(said)) == list(w("large red metal cube"))
+    assert list(layout.vqa_answer(said)) == list(said)                   # a model without traces: as said
+    inside = w("large red metal")                                          # ran out of words inside the trace
+    assert len(layout.vqa_answer(inside, traced=True)) == 0 and len(layout.vqa_trace(inside)) == 0
+    empty = np.array([vocab.SEP, vocab.TOKEN_ID["0"]])                      # "how many …": nothing matches
+    assert list(layout.vqa_answer(empty, traced=True)) == [vocab.TOKEN_ID["0"]] and len(layout.vqa_trace(empty)) == 0
+    it = layout.vqa(np.zeros((32, 16)), vocab.encode("what color is the cube ?"), list(said))
+    assert list(it.lm_target[it.prompt_len - 1:-1]) == list(said) + [vocab.EOS]
+
+
 def test_pack_left_and_right():
     items = random_prompts("vqa", 3)
     right, left = layout.pack(items), layout.pack(items, pad="left")

@@ -194,6 +194,31 @@ def test_evaluate_one_task_with_guidance(run, tmp_path):
         evaluate.evaluate(tiny_cache(), evaluate.find_model(out / "onnx"), tmp_path, tasks=("vqa", "ocr"))
 
 
+def test_a_traced_run_trains_exports_and_evaluates_its_traces(tmp_path):
+    """--vqa-trace: VQA targets are trace <sep> answer; validation and evaluation score the answer after the
+    trace and the traces themselves; the export says so and the runtime reads it; parity covers the trace."""
+    cache = Cache(tiny_cache() / "train")
+    (pack,) = train_mllm.Sampler(cache, 4, {"vqa": 1, "t2i": 0, "asr": 0, "dsc": 0}, vqa_trace=True)(
+        np.random.default_rng(0))
+    for row in pack["lm_target"]:
+        said = row[row >= 0]
+        assert said[-1] == vocab.EOS and said[-3] == vocab.SEP and len(said[:-3]) % 4 == 0
+    out = tmp_path / "run"
+    metrics = train(out, "--steps", "2", "--eval-every", "0", "--vqa-trace")
+    assert 0 <= metrics["val"]["val_vqa_trace_exact"] <= 1 and \
+        json.loads((out / "config.json").read_text())["vqa_trace"] is True
+    files = evaluate.find_model(out / "onnx")
+    assert model_store.read_metadata(files["prefill"])["vqa_trace"] == "yes"
+    mllm = engine.MLLM(files=files, device="cpu")
+    assert mllm.vqa_trace and all(len(a) <= 2 for a in mllm.answer(np.zeros((2, 32, 16), np.float32),
+                                                                   np.array([[1, 10, 2], [1, 11, 2]]), max_words=2))
+    res = evaluate.evaluate(tiny_cache(), files, tmp_path / "eval", snrs=(), progress=False, tasks=("vqa",))
+    clean = res["conditions"]["clean"]
+    assert 0 <= clean["vqa_trace_exact"] <= 1 and "vqa_trace_exact" in (tmp_path / "eval" / "evaluate.md").read_text()
+    res = parity.parity(parity.load_torch(out), files, Cache(tiny_cache() / "test"), n=4, t2i=1, steps=2)
+    assert res["vqa_differ_torch_vs_onnx"] == 0 and res["vqa_differ_cache_vs_nocache"] == 0
+
+
 def test_word_error_rate_by_hand():
     assert word_error_rate("the red cube", "the red cube") == 0.0
     assert word_error_rate("the red cube", "the cube") == pytest.approx(1 / 3)              # one deletion

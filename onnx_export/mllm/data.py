@@ -79,7 +79,7 @@ import numpy as np
 from gnuradio.unitocom.core import jscc_frame
 from gnuradio.unitocom.core import modalities as mod
 from gnuradio.unitocom.core import zoo
-from gnuradio.unitocom.data import captions, speech, vocab
+from gnuradio.unitocom.data import captions, questions, speech, vocab
 from gnuradio.unitocom.data.loaders import CorpusSplit
 from gnuradio.unitocom.dsp import audio_features
 from gnuradio.unitocom.dsp import channel_math as cm
@@ -390,6 +390,7 @@ class Builder:
         rows = {"question_template": [q["template"] for q in self.q_rows],
                 "question_text": [q["text"] for q in self.q_rows],
                 "answer_text": [q["answer"] for q in self.q_rows],
+                "question_trace": [questions.trace(q["program"], self.data.objects(q["scene"])) for q in self.q_rows],
                 "caption_text": [c["text"] for c in self.data.captions[:self.n_scenes]],
                 "description_text": [captions.describe(self.data.objects(i)) for i in range(self.n_scenes)],
                 "transcript_text": [u["text"] for u in utt],
@@ -404,10 +405,13 @@ class Builder:
         t_flat, t_off = _flat(transcripts, np.int64)
         descriptions = [np.array(vocab.encode(d, add_special=False), np.int64) for d in rows["description_text"]]
         d_flat, d_off = _flat(descriptions, np.int64)
+        traces = [np.array(vocab.encode(t, add_special=False), np.int64) for t in rows["question_trace"]]
+        q_flat, q_off = _flat(traces, np.int64)
         np.savez(self.folder / "targets.tmp.npz", answer=np.array([vocab.TOKEN_ID[q["answer"]] for q in self.q_rows],
                                                                   np.int64),
                  question_scene=np.array([q["scene"] for q in self.q_rows], np.int64),
                  transcript=t_flat, transcript_offsets=t_off, description=d_flat, description_offsets=d_off,
+                 trace=q_flat, trace_offsets=q_off,
                  utterance_scene=np.array([u["scene"] for u in utt], np.int64))
         (self.folder / "targets.tmp.npz").replace(self.folder / "targets.npz")
         _atomic_text(path, text)
@@ -520,6 +524,10 @@ class Cache:
             raise ValueError(f"the cache at {self.folder} predates the dsc task; run the build again (it only "
                              "rewrites targets.npz)")
         self.descriptions = _split_flat(t["description"], t["description_offsets"])
+        if "trace" not in t:
+            raise ValueError(f"the cache at {self.folder} predates VQA traces; run the build again (it only "
+                             "rewrites targets.npz)")
+        self.traces = _split_flat(t["trace"], t["trace_offsets"])
         self.rows = json.loads((self.folder / "rows.json").read_text())
         self.n_scenes, self.n_questions, self.n_utterances = len(self.caption_images), len(self.answer), len(self.transcripts)
 
@@ -532,11 +540,15 @@ class Cache:
         off = self._offsets[stream]
         return np.asarray(self._flat[stream][copy][off[i]:off[i + 1]])
 
-    def vqa(self, q, copy=0, image_copy=None):
-        """VQA item of question ``q``: image tokens and question ids of ``copy`` (``image_copy`` overrides)."""
+    def vqa(self, q, copy=0, image_copy=None, trace=False):
+        """VQA item of question ``q``: image tokens and question ids of ``copy`` (``image_copy`` overrides).
+        The target is the answer word, or with ``trace`` the words of ``questions.trace`` (the objects the
+        question refers to), ``<sep>``, the answer word."""
         c = copy if image_copy is None else image_copy
-        return layout.vqa(np.asarray(self.images[c][self.question_scene[q]]), self.seq("questions", copy, q),
-                          [int(self.answer[q])])
+        target = [int(self.answer[q])]
+        if trace:
+            target = [int(i) for i in self.traces[q]] + [vocab.SEP] + target
+        return layout.vqa(np.asarray(self.images[c][self.question_scene[q]]), self.seq("questions", copy, q), target)
 
     def t2i(self, s, copy=0):
         """t2i item of scene ``s``: caption ids of ``copy`` → the clean tokens of the caption's render."""

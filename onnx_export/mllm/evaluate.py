@@ -91,18 +91,21 @@ def _batches(n, size):
 
 def vqa_scores(mllm, cache, copy, questions, image_of=None, batch=256):
     """Greedy answers to ``questions`` with the inputs of ``copy``; ``image_of(q)`` picks the scene whose
-    image tokens are shown (default: the question's own). Returns (accuracy, {template: accuracy}, hits)."""
-    hits = []
+    image tokens are shown (default: the question's own). Returns (accuracy, {template: accuracy}, hits,
+    traces exactly right (a share; None for a model without traces))."""
+    hits, traced = [], []
     for sl in _batches(len(questions), batch):
         qs = questions[sl]
         scenes = [int(cache.question_scene[q]) if image_of is None else image_of(q) for q in qs]
         images = np.stack([np.asarray(cache.images[copy][s]) for s in scenes])
-        answers = mllm.answer(images, [_ids(cache.seq("questions", copy, q)) for q in qs], max_words=2)
-        hits += [list(a) == [int(cache.answer[q])] for a, q in zip(answers, qs)]
+        said = mllm.answer(images, [_ids(cache.seq("questions", copy, q)) for q in qs], max_words=2, with_trace=True)
+        hits += [list(a) == [int(cache.answer[q])] for (_, a), q in zip(said, qs)]
+        traced += [list(t) == [int(i) for i in cache.traces[q]] for (t, _), q in zip(said, qs)]
     hits = np.array(hits, bool)
     templates = np.array([cache.rows["question_template"][q] for q in questions])
     table = {t: round(float(hits[templates == t].mean()), 4) for t in sorted(set(templates))}
-    return round(float(hits.mean()), 4), table, hits
+    trace_exact = round(float(np.mean(traced)), 4) if mllm.vqa_trace and image_of is None else None
+    return round(float(hits.mean()), 4), table, hits, trace_exact
 
 
 def asr_scores(mllm, cache, copy, utterances, batch=32):
@@ -261,11 +264,14 @@ def evaluate(cache_root, files, out, snrs=SNRS, split="test", threads=1, device=
         cache, copy = condition_cache(cache_root, split, snr, snr is None, threads, progress)
         res = {}
         if qs:
-            res["vqa_acc"], res["vqa_per_template"], _ = vqa_scores(mllm, cache, copy, qs)
+            res["vqa_acc"], res["vqa_per_template"], _, trace_exact = vqa_scores(mllm, cache, copy, qs)
+            if trace_exact is not None:
+                res["vqa_trace_exact"] = trace_exact
         if qs and snr is None:
             half = max(cache.n_scenes // 2, 1)
             other = lambda q: (int(cache.question_scene[q]) + half) % cache.n_scenes   # noqa: E731
-            res["vqa_acc_other_image"], res["vqa_per_template_other_image"], _ = vqa_scores(mllm, cache, copy, qs, other)
+            res["vqa_acc_other_image"], res["vqa_per_template_other_image"], _, _ = vqa_scores(mllm, cache, copy, qs,
+                                                                                                other)
         res.update(dsc_scores(mllm, cache, copy, list(range(min(dsc_n, cache.n_scenes)))) if dsc_n else {})
         if us:
             asr, texts = asr_scores(mllm, cache, copy, us)
@@ -326,7 +332,7 @@ def _train_question_rows(cache_root, base):
 def report(results):
     """Markdown tables of an ``evaluate`` result: conditions × metrics, and VQA per template."""
     conds = results["conditions"]
-    keys = [k for k in ("vqa_acc", "asr_wer", "asr_wer_unseen", "asr_wer_held_out", "dsc_exact",
+    keys = [k for k in ("vqa_acc", "vqa_trace_exact", "asr_wer", "asr_wer_unseen", "asr_wer_held_out", "dsc_exact",
                         "dsc_attribute_acc", "t2i_captions_fully_right", "t2i_fd", "t2i_eps_loss",
                         "t2i_psnr_vs_caption_render_db") if any(k in c for c in conds.values())]
     lines = [f"# MLLM `{results['model_id']}` on the {results['split']} split", "",

@@ -65,7 +65,7 @@ def parity(model, files, cache, n=200, t2i=8, steps=20, seed=0, threads=1, chunk
     ss = range(min(n, cache.n_scenes))
     kinds = {
         "vqa": ([layout.vqa(np.asarray(cache.images[0][cache.question_scene[q]]), _ids(cache.seq("questions", 0, q)))
-                 for q in qs], engine.MAX_ANSWER_WORDS),
+                 for q in qs], engine.MAX_ANSWER_WORDS + ort.trace_words),
         "asr": ([layout.asr(np.asarray(cache.seq("audio", 0, u))) for u in us], engine.MAX_TRANSCRIPT_WORDS),
         "dsc": ([layout.describe(np.asarray(cache.images[0][s])) for s in ss], engine.MAX_DESCRIPTION_WORDS),
     }

@@ -134,6 +134,30 @@ def answer(program, objs):
     return str(sum(relation_holds(o, a, program["relation"]) for o in objs if o is not a))
 
 
+def trace(program, objs):
+    """The objects a question program refers to, as words: each object's size color material shape.
+
+    ``exist``/``count``: every matching object; ``query_*``: the described object; ``compare_*`` and
+    ``relate``: both described objects; ``count_relate``: the described object, then every object standing
+    in the relation to it. Sets are listed left to right on screen (the order of ``captions.describe``).
+    The MLLM's VQA can be trained to say this before the answer (a scratchpad that grounds the question in
+    the image); the answer stays ``answer(program, objs)``."""
+    t = program["template"]
+    order = lambda found: sorted(found, key=lambda o: o.screen_x)            # noqa: E731
+    if t in ("exist", "count"):
+        picked = order([o for o in objs if matches(o, program["filter"])])
+    elif t.startswith("query_"):
+        picked = [_the(objs, program["filter"])]
+    elif t.startswith("compare_") or t == "relate":
+        picked = [_the(objs, program["filter"]), _the(objs, program["filter2"])]
+    elif t == "count_relate":
+        a = _the(objs, program["filter"])
+        picked = [a] + order([o for o in objs if o is not a and relation_holds(o, a, program["relation"])])
+    else:
+        raise ValueError(f"unknown template {t!r}")
+    return " ".join(" ".join(o.attrs()[k] for k in ("size", "color", "material", "shape")) for o in picked)
+
+
 def generate(rng, objs, rounds=6):
     """One balanced question: dict(text, answer, template, program, balanced).
 

@@ -233,7 +233,7 @@ class Batcher:
                 prompt = len(arrays["audio_tokens"]) + 4
             else:
                 prompt = e.image_tokens + 4 + (len(arrays["question_ids"]) if task == "vqa" else 0)
-            new = out["max_words"]
+            new = out["max_words"] + (e.trace_words if task == "vqa" else 0)
         if prompt + new - 1 > e.max_len:
             raise ValueError(f"a {task} prompt of {prompt} positions plus {new} generated is more than the "
                              f"model's {e.max_len} positions")

@@ -208,6 +208,10 @@ class MLLM:
         self.token_dim, self.image_tokens, self.max_len = cfg["token_dim"], cfg["image_tokens"], cfg["max_len"]
         self.diffusion_steps = self.backend.schedule["steps"]
         self.model_id = self.backend.meta["mllm_id"]
+        #: the model says the objects a question refers to before its answer (``layout.vqa_answer``)
+        self.vqa_trace = self.backend.meta.get("vqa_trace") == "yes"
+        #: words generated for a VQA answer on top of ``max_words``: the trace and its ``<sep>``
+        self.trace_words = layout.VQA_TRACE_MAX - 1 if self.vqa_trace else 0
 
     # --- argument checks ----------------------------------------------------------------------------
     def _fits(self, name, items, new):
@@ -230,10 +234,13 @@ class MLLM:
 
     # --- tasks ----------------------------------------------------------------------------------------
     def answer(self, image_tokens, question_ids, max_words=MAX_ANSWER_WORDS, top_p=None, temperature=1.0,
-               seed=None):
+               seed=None, with_trace=False):
         """Answers to questions about images: (B, 32, 16) tokens and (B, N) question ids → B id arrays.
 
-        Greedy by default; ``top_p`` in (0, 1] samples (nucleus, at ``temperature``, with ``seed``)."""
+        Greedy by default; ``top_p`` in (0, 1] samples (nucleus, at ``temperature``, with ``seed``).
+        ``max_words`` bounds the answer; a model with traces (``vqa_trace``) first says the objects the
+        question refers to, in up to ``trace_words`` more words. ``with_trace``: B (trace ids, answer ids)
+        pairs instead (the trace is empty for a model without traces)."""
         images = check_tokens("image_tokens", image_tokens, self.token_dim, count=self.image_tokens)
         questions = check_ids("question_ids", question_ids, self.max_len)
         if len(images) != len(questions):
@@ -241,8 +248,13 @@ class MLLM:
         max_words = check_int("max_words", max_words, 1, self.max_len)
         temperature = self._top_p(top_p, temperature)
         items = [layout.vqa(c, q, token_dim=self.token_dim) for c, q in zip(images, questions)]
-        self._fits("answer", items, max_words)
-        return generate.text(self.backend, items, max_words, top_p, temperature, self._rng(seed), self.use_cache)
+        new = max_words + self.trace_words
+        self._fits("answer", items, new)
+        said = generate.text(self.backend, items, new, top_p, temperature, self._rng(seed), self.use_cache)
+        answers = [layout.vqa_answer(s, self.vqa_trace)[:max_words] for s in said]
+        if with_trace:
+            return [(layout.vqa_trace(s) if self.vqa_trace else s[:0], a) for s, a in zip(said, answers)]
+        return answers
 
     def transcribe(self, audio_tokens, max_words=MAX_TRANSCRIPT_WORDS, top_p=None, temperature=1.0, seed=None):
         """Transcripts of speech: (B, M, 16) tokens (or a list of (M_i, 16)) → B id arrays."""

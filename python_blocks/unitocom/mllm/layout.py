@@ -12,10 +12,16 @@ by eight learned control tokens that only ever appear as inputs:
 
 The four tasks (``|`` ends the prompt; what follows is generated):
 
-    vqa  <vqa> <boi> c₁ … c₃₂ <eoi> question_ids <sep> | answer <eos>
+    vqa  <vqa> <boi> c₁ … c₃₂ <eoi> question_ids <sep> | [trace <sep>] answer <eos>
     t2i  <t2i> caption_ids <boi>                     | c₁ … c₃₂
     asr  <asr> <boa> a₁ … a_M <eoa> <sep>            | transcript <eos>
     dsc  <dsc> <boi> c₁ … c₃₂ <eoi> <sep>             | description <eos>
+
+A VQA answer may be preceded by a *trace* (models trained with
+``train_mllm --vqa-trace``; their metadata says ``vqa_trace: yes``): the
+objects the question refers to, each as size color material shape
+(``data.questions.trace``), then ``<sep>``; ``vqa_answer`` and ``vqa_trace``
+split generated words.
 
 ``dsc`` (describe the scene: the object count, then every object's size,
 color, material and shape from left to right, ``data.captions.describe``)
@@ -136,6 +142,29 @@ def vqa(image_tokens, question_ids, answer_ids=None, token_dim=TOKEN_DIM):
     if answer_ids is not None:
         b.text(_words(answer_ids))
     return b.item("vqa", prompt)
+
+
+VQA_TRACE_MAX = 4 * 7 + 2     # words a traced answer may take: up to 7 objects × 4 words, <sep>, the answer
+
+
+def vqa_answer(words, traced=False):
+    """The answer in generated VQA words (no ``<eos>``); int64 array.
+
+    A model trained with traces (``traced``) says ``trace <sep> answer``: the answer is what follows the last
+    ``<sep>``, and empty when no ``<sep>`` came (the words ran out inside the trace). Without traces the
+    words are the answer as they are."""
+    words = np.asarray(words, np.int64)
+    if not traced:
+        return words
+    seps = np.flatnonzero(words == vocab.SEP)
+    return words[seps[-1] + 1:] if len(seps) else words[:0]
+
+
+def vqa_trace(words):
+    """The trace in generated VQA words: what comes before the last ``<sep>`` (empty without one)."""
+    words = np.asarray(words, np.int64)
+    seps = np.flatnonzero(words == vocab.SEP)
+    return words[:seps[-1]] if len(seps) else words[:0]
 
 
 def t2i(caption_ids, image_tokens=None, token_dim=TOKEN_DIM):
