@@ -45,6 +45,9 @@ def answer(info, arrays):
     return word, [vocab.TOKEN_ID[word]]
 
 
+TRACE = "small red metal cube"
+
+
 class FakeServer:
     def __init__(self, delay=None, busy=0, silent=False, curve_secret=None, refuse=False):
         self.delay, self.busy, self.silent, self.curve_secret = delay or (lambda info: 0.0), busy, silent, curve_secret
@@ -104,6 +107,8 @@ class FakeServer:
             return [(0.0, [ident] + schema.encode_reply(info, "error", error="a prompt too long for the model"))]
         result = answer(info, arrays)
         fields = {"image_tokens": result} if info["task"] == "t2i" else {"text": result[0], "ids": result[1]}
+        if info["task"] == "vqa":                            # as a model with traces replies
+            fields["trace"] = TRACE
         reply = schema.encode_reply(info, "ok", timing={"queue_ms": 1.0, "compute_ms": 2.0, "batch": 1},
                                     model="fake-mllm", **fields)
         self.answered += 1
@@ -232,6 +237,7 @@ class qa_mllm_client(gr_unittest.TestCase):
             else:
                 text, ids = answer(info, arrays)
                 self.assertEqual((meta["text"], meta["modality"], vec.dtype, vec.tolist()), (text, "text", np.int32, ids))
+                self.assertEqual(meta.get("trace"), TRACE if task == "vqa" else None)
         self.assertEqual(got[0][0]["snr_db"], 8.0)
         self.assertEqual(got[1][0]["frame_id"], 101)
 

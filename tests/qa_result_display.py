@@ -41,6 +41,14 @@ class qa_result_display(gr_unittest.TestCase):
         self.assertEqual(shown(block), ("no      [truth: yes]", "session 0 · vqa · 7.0 dB"))
         self.assertEqual((block.n_results(), block.last_text()), (1, "no      [truth: yes]"))
 
+    def test_an_answer_with_the_objects_the_mllm_named(self):
+        block = result_display("Answer (MLLM)", "answer")
+        ids = np.array([57], np.int32)
+        block._on_pdu(pdu({"text": "metal", "trace": "large yellow metal cube", "answer": "metal"}, ids))
+        self.assertEqual(block.last_text(), "metal      [saw: large yellow metal cube]      [truth: metal]")
+        block._on_pdu(pdu({"text": "0", "trace": ""}, ids))           # an empty trace: nothing matched
+        self.assertEqual(block.last_text(), "0      [saw: nothing]")
+
     def test_received_text_without_a_truth(self):
         block = result_display("Question (received)")
         block._on_pdu(pdu({"question": "is it red?", "task": "vqa"}, utf8("is it rex?")))

@@ -19,6 +19,7 @@ torch = pytest.importorskip("torch")
 
 import unitocom_testing  # noqa: F401,E402  (makes gnuradio.unitocom importable)
 from gnuradio.unitocom.mllm import batcher as batching  # noqa: E402
+from gnuradio.unitocom.data import vocab  # noqa: E402
 from gnuradio.unitocom.mllm import engine, schema, server  # noqa: E402
 from gnuradio.unitocom.mllm.client import Client, server_answers  # noqa: E402
 from onnx_export.mllm import export  # noqa: E402
@@ -283,6 +284,26 @@ def test_concurrent_requests_take_fewer_engine_calls_than_requests(serve):
     assert sum(int(k) * v for k, v in hist.items()) == 40 and s.health()["batches"] == len(sizes)
     # each reply names the batch it ran in; how 40 split depends on arrival timing (a loaded CI machine)
     assert {r.header["timing"]["batch"] for r in got} == set(sizes) and max(sizes) >= 20
+
+
+def test_a_model_with_traces_replies_its_trace(tmp_path):
+    """A model exported with ``vqa_trace: yes``: the reply's text is the answer after the trace, and
+    ``trace`` holds the objects it named (the engine's ``with_trace`` pair, decoded)."""
+    files = export.export_all(tiny_model(seed=3), tmp_path, "test", extra={"vqa_trace": "yes"})
+    traced = engine.MLLM(files=files, threads=1, device="cpu")
+    s = server.Server(batching.Batcher(traced), bind="tcp://127.0.0.1:*").start()
+    try:
+        images = [image() for _ in range(4)]
+        with Client(s.address, timeout_s=30) as c:
+            replies = [c.call("vqa", vqa(img), gen={"max_words": 2}) for img in images]
+        for img, reply in zip(images, replies):
+            assert reply.ok, reply.header
+            ((trace, answer),) = traced.answer(img[None], [QUESTION], max_words=2, with_trace=True)
+            assert reply.trace == vocab.decode(trace.tolist()) and list(reply.ids) == list(answer)
+        with Client(s.address, timeout_s=30) as c:                 # a task without traces has none
+            assert c.call("dsc", {"image_tokens": images[0]}).trace is None
+    finally:
+        s.stop()
 
 
 def test_different_settings_are_not_batched_together(serve):

@@ -33,7 +33,8 @@ class mllm_client(gr.basic_block):
     ``attempts``, ``snr_db`` (the lowest of its PDUs'), ``queue_ms`` and
     ``compute_ms`` (the server's), and the completing PDU's other metadata
     (``frame_id``, ``h``, …). vqa, dsc, asr: ``text`` and s32 word ids
-    (``modality`` 'text', as a text ``detokenizer`` takes them); t2i: f32
+    (``modality`` 'text', as a text ``detokenizer`` takes them), and for vqa
+    on a model with traces ``trace`` (the objects it named); t2i: f32
     32·16 image tokens (``modality`` 'image', ``n_tokens`` 32, ``token_dim``
     16) for the ``detokenizer`` of the MLLM's image tokenizer.
     Message out ``errors``: an empty u8 PDU per failure, with the same
@@ -153,6 +154,8 @@ class mllm_client(gr.basic_block):
         else:
             vec = np.asarray(header.get("ids", []), np.int32)
             items.update(modality="text", n_tokens=len(vec), token_dim=1, text=str(header.get("text", "")))
+            if isinstance(header.get("trace"), str):
+                items.update(trace=header["trace"])
         self.message_port_pub(_RESULT, pdu_util.make(pdu_util.with_items(request.meta, **items), vec))
 
     def _on_error(self, request, status, why, attempt, request_id, retry_in):

@@ -16,7 +16,9 @@ class result_display(gr.basic_block):
     the answer, the transcript) or a text PDU of ``rx`` (UTF-8 bytes: the
     received question or caption; used when the metadata has no ``text``).
     With ``truth_key`` set and in the metadata (``answer``, ``transcript``,
-    as ``sample_source`` sends them), the line ends ``[truth: …]``. The
+    as ``sample_source`` sends them), the line ends ``[truth: …]``; an
+    answer with a ``trace`` (the objects an MLLM with traces named before
+    answering) shows it as ``[saw: …]`` first. The
     widget (``qwidget()``, placed by the GRC GUI hint) shows ``label``,
     the text and a line from the metadata: session, task and SNR. The
     handler only emits a Qt signal; the GUI thread draws
@@ -65,7 +67,9 @@ class result_display(gr.basic_block):
                 _, vec, _ = pdu_util.unpack(msg, ("u8",))
                 text = vec.tobytes().decode("utf-8", "replace")
             truth = pdu_util.get(meta, self._truth_key) if self._truth_key else None
-            line = text[:MAX_CHARS] + (f"      [truth: {str(truth)[:MAX_CHARS]}]" if truth is not None else "")
+            trace = pdu_util.get(meta, "trace")
+            line = (text[:MAX_CHARS] + (f"      [saw: {trace[:MAX_CHARS] or 'nothing'}]" if isinstance(trace, str) else "")
+                    + (f"      [truth: {str(truth)[:MAX_CHARS]}]" if truth is not None else ""))
             info = qt_display.describe(meta)
         except Exception as exc:               # nothing a message holds may take the block down
             self._log.warn(f"dropped a PDU: {exc}")

@@ -66,10 +66,12 @@ class Busy(Exception):
 @dataclasses.dataclass
 class Result:
     """What a request ends in. ``status`` 'ok' (with ``ids`` + ``text``, or ``image_tokens`` for t2i),
-    'error' (``error`` says why) or 'timeout'; ``timing``: queue_ms, compute_ms, batch (its size)."""
+    'error' (``error`` says why) or 'timeout'; ``timing``: queue_ms, compute_ms, batch (its size).
+    ``trace``: for vqa on a model with traces, the objects it named before the answer (words)."""
     status: str
     ids: np.ndarray = None
     text: str = None
+    trace: str = None
     image_tokens: np.ndarray = None
     error: str = None
     timing: dict = None
@@ -321,7 +323,8 @@ class Batcher:
             items = [r.arrays[name] for r in batch]
             args.append(np.stack(items) if name == "image_tokens" else items)
         try:
-            out = getattr(self.engine, method)(*args, **batch[0].gen)
+            traced = task == "vqa" and getattr(self.engine, "vqa_trace", False)
+            out = getattr(self.engine, method)(*args, **batch[0].gen, **({"with_trace": True} if traced else {}))
             if len(out) != len(batch):
                 raise ValueError(f"the engine returned {len(out)} results for {len(batch)} requests")
         except Exception as exc:                    # noqa: BLE001 — any engine failure is per request
@@ -333,8 +336,10 @@ class Batcher:
                 results.append(Result("ok", image_tokens=item) if np.isfinite(item).all()
                                else Result("error", error="the model gave NaN/inf image tokens"))
             else:
+                trace, item = item if traced else (None, item)
                 ids = np.asarray(item, np.int64)
-                results.append(Result("ok", ids=ids, text=vocab.decode(ids.tolist())))
+                results.append(Result("ok", ids=ids, text=vocab.decode(ids.tolist()),
+                                      trace=None if trace is None else vocab.decode(np.asarray(trace).tolist())))
         return results, None
 
     def _finish(self, r, result):

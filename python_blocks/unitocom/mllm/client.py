@@ -92,6 +92,11 @@ class Reply(NamedTuple):
         return self.header.get("text")
 
     @property
+    def trace(self):
+        """vqa on a model with traces: the objects the model named before its answer (text), else None."""
+        return self.header.get("trace")
+
+    @property
     def ids(self):
         ids = self.header.get("ids")
         return None if ids is None else np.asarray(ids, np.int64)

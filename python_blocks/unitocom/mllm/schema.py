@@ -35,6 +35,7 @@ Reply header::
      "status": "ok" | "error" | "busy" | "timeout",
      "error": "what was wrong",                       # status != ok
      "text": "yes", "ids": [12],                      # vqa / dsc / asr
+     "trace": "large red metal cube",                 # vqa, when the model says a trace (objects named)
      "arrays": [{"name": "image_tokens", ...}],       # t2i (frame 1)
      "health": {...},                                 # health
      "timing": {"queue_ms": 1.2, "compute_ms": 30.5, "batch": 8},
@@ -273,7 +274,7 @@ def decode_request(frames):
 
 
 def encode_reply(request, status, error=None, text=None, ids=None, image_tokens=None, health=None, timing=None,
-                 model=None):
+                 model=None, trace=None):
     """Frames of a reply to ``request`` (a dict with at least what ``check_request_header`` returns; id,
     session and task may be None when the request could not be read)."""
     if status not in STATUSES:
@@ -288,6 +289,8 @@ def encode_reply(request, status, error=None, text=None, ids=None, image_tokens=
         header["text"] = text
     if ids is not None:
         header["ids"] = [int(i) for i in ids]
+    if trace is not None:
+        header["trace"] = str(trace)
     if image_tokens is not None:
         arrays = [np.ascontiguousarray(image_tokens, np.float32)]
         header["arrays"] = [_array_spec("image_tokens", arrays[0])]

@@ -265,7 +265,7 @@ class Server:
         with self._lock:
             done, self._outbox = self._outbox, []
         for envelope, info, r in done:
-            self._reply(envelope, info, r.status, error=r.error, text=r.text, ids=r.ids,
+            self._reply(envelope, info, r.status, error=r.error, text=r.text, ids=r.ids, trace=r.trace,
                         image_tokens=r.image_tokens, timing=r.timing)
 
     def _reply(self, envelope, info, status, count=None, **fields):
