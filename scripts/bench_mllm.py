@@ -77,6 +77,9 @@ def inputs(cache_root, n, rng):
     return images, [words(10) for _ in range(n)], audio, [words(12) for _ in range(n)], None
 
 
+TRACE_WORDS = 6            # a VQA trace's mean length on the validation split: 6.4 words (1.6 objects)
+
+
 def request_flops(mllm, images, questions, audio, captions, steps, guidance=1.0):
     """GFLOP of one request per task (the runtime's loop over the torch model of the same configuration)."""
     import torch
@@ -93,7 +96,8 @@ def request_flops(mllm, images, questions, audio, captions, steps, guidance=1.0)
             seq.feed([vocab.SEP + 1], np.zeros((1, layout.TOKEN_DIM), np.float32), [layout.KIND_TEXT])
         backend.lm_head(seq.h)
 
-    jobs = {"vqa": lambda: words(layout.vqa(images[0], questions[0]), 1),
+    vqa_words = 1 + (TRACE_WORDS + 1 if mllm.vqa_trace else 0)
+    jobs = {"vqa": lambda: words(layout.vqa(images[0], questions[0]), vqa_words),
             "asr": lambda: words(layout.asr(audio[0]), 15),
             "dsc": lambda: words(layout.describe(images[0]), 21)}
     for s in steps:
@@ -104,8 +108,10 @@ def request_flops(mllm, images, questions, audio, captions, steps, guidance=1.0)
         with FlopCounterMode(display=False) as counter:
             job()
         out[name] = counter.get_total_flops() / 1e9
-    out["note"] = ("prompt, then vqa: 1 answer word, asr: 15 words, dsc: 21 words (a 5-object scene), each + <eos>; "
-                   "typical lengths of the corpus")
+    out["note"] = (f"prompt, then vqa: {vqa_words} words (" + (f"a {TRACE_WORDS}-word trace, <sep>, " if mllm.vqa_trace
+                                                               else "") +
+                   "the answer), asr: 15 words, dsc: 21 words (a 5-object scene), each + <eos>; typical lengths of "
+                   "the corpus")
     return out
 
 
