@@ -130,7 +130,8 @@ def report(collected, args, health):
             r = results.get((3 * i, "vqa"), {})
             pred = r.get("text", f"<{r.get('status', 'no result')}>")
             hits.append(pred == meta["answer"])
-            print(f"[{i}] Q: {meta['question']}\n    true answer: {meta['answer']:8s} MLLM: {pred}")
+            saw = f"   (saw: {r['trace'] or 'nothing'})" if isinstance(r.get("trace"), str) else ""
+            print(f"[{i}] Q: {meta['question']}\n    true answer: {meta['answer']:8s} MLLM: {pred}{saw}")
             if r:
                 lat["vqa"].append(r.get("latency_s"))
         asr = s.get(("asr", "audio"))
