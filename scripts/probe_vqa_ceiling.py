@@ -57,7 +57,7 @@ def executed(qs, detections, guess):
             said = qmod.answer(q["program"], detections[q["scene"]])
             failed.append(False)
         except ValueError:              # a description matches no detected object, or several
-            said = guess[q["template"]]
+            said = guess.get(q["template"])            # None (wrong) for a template train never asks
             failed.append(True)
         guessed.append(said == q["answer"])
         strict.append(said == q["answer"] and not failed[-1])
