@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from gnuradio.unitocom.apps import flowgraph_runner, system_demo  # noqa: E402
-from gnuradio.unitocom.data import speech  # noqa: E402
+from gnuradio.unitocom.data import speech, vocab  # noqa: E402
 from gnuradio.unitocom.mllm import batcher as batching, engine, server  # noqa: E402
 from onnx_export.mllm import export  # noqa: E402
 from onnx_export.mllm.testing import tiny_model  # noqa: E402
@@ -64,10 +64,11 @@ def test_answers_are_those_of_the_runtime_class_on_the_received_tokens(run):
     questions = {m["session_id"]: v for m, v in taps["text"] if m.get("task") == "vqa"}
     for i in range(N):
         s = 3 * i
-        direct = mllm.answer(np.asarray(images[s], np.float32).reshape(1, 32, 16),
-                             [np.asarray(questions[s], np.int64)])[0]
+        trace, direct = mllm.answer(np.asarray(images[s], np.float32).reshape(1, 32, 16),
+                                    [np.asarray(questions[s], np.int64)], with_trace=True)[0]
         meta, ids = results[(s, "vqa")]
         assert list(np.asarray(ids, np.int64)) == list(direct) and meta["text"]
+        assert meta.get("trace") == (vocab.decode(trace.tolist()) if mllm.vqa_trace else None)
     for m, v in taps["audio"]:
         direct = mllm.transcribe([np.asarray(v, np.float32).reshape(-1, 16)])[0]
         assert list(np.asarray(results[(m["session_id"], "asr")][1], np.int64)) == list(direct)
