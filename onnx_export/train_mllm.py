@@ -300,7 +300,7 @@ def plot_curve(out, rows):
         if pts:
             a.plot(*zip(*pts), "o--", label=key)
     a.set_xlabel("step"), a.set_ylabel("loss"), a.set_yscale("log"), a.legend(fontsize=7)
-    for key in ("val_vqa_acc", "val_asr_wer", "val_dsc_exact"):
+    for key in ("val_vqa_acc", "val_vqa_trace_exact", "val_asr_wer", "val_dsc_exact"):
         pts = [(r["step"], r[key]) for r in rows if key in r]
         if pts:
             b.plot(*zip(*pts), "o-", label=key)
@@ -407,8 +407,8 @@ def write_card(out, argv, args, config, metrics, rows, paths, device_line, plot)
     """``<out>/MODEL_CARD.md``: a draft of the model card (command, data, time, device, curve, files)."""
     pc = metrics["parameters"]
     c = config["cache"]
-    head = [k for k in ("step", "minutes", "loss", "val_vqa_acc", "val_asr_wer", "val_dsc_exact", "val_lm_vqa",
-                        "val_lm_asr", "val_lm_dsc", "val_diff_t2i") if any(k in r for r in rows)]
+    head = [k for k in ("step", "minutes", "loss", "val_vqa_acc", "val_vqa_trace_exact", "val_asr_wer", "val_dsc_exact",
+                        "val_lm_vqa", "val_lm_asr", "val_lm_dsc", "val_diff_t2i") if any(k in r for r in rows)]
     shown = [r for r in rows if any(k.startswith("val_") for k in r)] or rows[-1:]
     table = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in shown:
