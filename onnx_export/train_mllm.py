@@ -229,9 +229,8 @@ class Validator:
             scores["val_vqa_acc"] = round(float(np.mean([list(layout.vqa_answer(a, self.vqa_trace)) == [int(c.answer[q])]
                                                          for a, q in zip(said, self.questions)])), 4)
             if self.vqa_trace:
-                scores["val_vqa_trace_exact"] = round(float(np.mean([
-                    list(a) == [int(i) for i in c.traces[q]] + [vocab.SEP, int(c.answer[q])]
-                    for a, q in zip(said, self.questions)])), 4)
+                scores["val_vqa_trace_exact"] = round(float(np.mean([          # as evaluate: the trace alone
+                    list(layout.vqa_trace(a)) == [int(i) for i in c.traces[q]] for a, q in zip(said, self.questions)])), 4)
         if self.utterances:
             items = [layout.asr(c.seq("audio", 0, int(u))) for u in self.utterances]
             hyps = greedy(model, items, self.max_words, chunk=32)
