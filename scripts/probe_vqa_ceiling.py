@@ -39,15 +39,6 @@ from onnx_export.mllm.data import Cache  # noqa: E402
 from onnx_export.mllm.evaluate import detokenize  # noqa: E402
 
 
-def majority(train_questions):
-    """{template: its most common answer in train}: the question-only guess."""
-    counts = {}
-    for q in train_questions:
-        counts.setdefault(q["template"], {}).setdefault(q["answer"], 0)
-        counts[q["template"]][q["answer"]] += 1
-    return {t: max(c, key=c.get) for t, c in counts.items()}
-
-
 def executed(qs, detections, guess):
     """(strict hits, hits with the question-only ``guess`` where the program fails, failed, templates), each
     (Q,), of the question rows ``qs`` answered on ``detections[scene]``."""
@@ -94,7 +85,7 @@ def main(argv=None):
             detokenize(det, np.asarray(received.images[1]))
     results = {"split": args.split, "questions": len(qs), "detector": "mllm.image_checks.AttributeClassifier",
                "image_detokenizer": cache.manifest["models"]["image_detokenizer"], "sources": {}}
-    guess = majority(CorpusSplit(args.corpus, "train").questions)
+    guess = qmod.majority_answers(CorpusSplit(args.corpus, "train").questions)
     for name, images in sources.items():
         res = summary(*executed(qs, clf.detect(images), guess))
         results["sources"][name] = res

@@ -8,6 +8,7 @@ import pytest
 pytest.importorskip("torch")
 
 import unitocom_testing  # noqa: E402
+from gnuradio.unitocom.data import questions  # noqa: E402
 from gnuradio.unitocom.data.loaders import CorpusSplit  # noqa: E402
 from onnx_export.mllm.testing import tiny_cache, tiny_corpus  # noqa: E402
 
@@ -19,7 +20,7 @@ spec.loader.exec_module(probe)
 def test_true_objects_answer_every_question_and_no_objects_fall_back_to_the_guess():
     data = CorpusSplit(tiny_corpus(), "test")
     qs = data.questions
-    guess = probe.majority(CorpusSplit(tiny_corpus(), "train").questions)
+    guess = questions.majority_answers(CorpusSplit(tiny_corpus(), "train").questions)
     truth = {s: data.objects(s) for s in range(len(data.scenes))}
     strict, guessed, failed, templates = probe.executed(qs, truth, guess)
     assert strict.all() and guessed.all() and not failed.any() and len(templates) == len(qs)

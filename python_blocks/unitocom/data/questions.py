@@ -189,13 +189,19 @@ def generate_fallback(rng, objs):
             "template": "count", "program": program, "balanced": False}
 
 
-def question_only_accuracy(train, test):
-    """Accuracy of answering each test question with its template's most
-    common train answer: the floor a visual model has to beat."""
+def majority_answers(train):
+    """{template: its most common answer among the ``train`` question rows} (ties: the larger word): the
+    question-only guess."""
     counts = {}
     for q in train:
         counts.setdefault(q["template"], {}).setdefault(q["answer"], 0)
         counts[q["template"]][q["answer"]] += 1
-    majority = {t: max(c, key=lambda a: (c[a], a)) for t, c in counts.items()}
+    return {t: max(c, key=lambda a: (c[a], a)) for t, c in counts.items()}
+
+
+def question_only_accuracy(train, test):
+    """Accuracy of answering each test question with its template's most
+    common train answer: the floor a visual model has to beat."""
+    majority = majority_answers(train)
     hits = [majority.get(q["template"]) == q["answer"] for q in test]
     return float(np.mean(hits)) if hits else float("nan")
